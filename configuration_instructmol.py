@@ -1,0 +1,86 @@
+"""InstructMol configuration (Hub remote code).
+
+This file travels with every saved InstructMol checkpoint and is loaded with
+`trust_remote_code=True`; it depends on transformers only.
+"""
+
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+# Sizes of the embedding tables of current OGB (`ogb.utils.features.get_atom_feature_dims()` and
+# `get_bond_feature_dims()`): atomic number, chirality, degree, formal charge, number of Hs,
+# radical electrons, hybridization, aromatic, in ring / bond type, stereo, conjugated.
+# A converted checkpoint brings its own sizes (MoleculeSTM's chirality table has 4 rows).
+OGB_ATOM_FEATURE_DIMS = [119, 5, 12, 12, 10, 6, 6, 2, 2]
+OGB_BOND_FEATURE_DIMS = [5, 6, 2]
+
+PROJECTOR_TYPES = ("linear", "mlp2x_gelu")
+
+
+@strict
+class InstructMolConfig(PreTrainedConfig):
+    r"""
+    Configuration of an InstructMol model: a GIN graph encoder reads a molecular graph, a projector maps each
+    atom vector into the LLM's embedding space, and a causal LLM reads them in place of the `<mol>` tokens.
+
+    Args:
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Configuration of the language model (any causal LM; a Llama config by default).
+        graph_num_layers (`int`, defaults to 5): number of GIN layers.
+        graph_hidden_size (`int`, defaults to 300): width of the atom vectors.
+        graph_dropout (`float`, defaults to 0.5):
+            Dropout between GIN layers (the pretrain-gnns / MoleculeSTM fine-tuning value). Inactive while the
+            encoder is frozen, because a frozen encoder always runs in eval mode.
+        graph_jk (`"last"`): jumping-knowledge mode; InstructMol uses the last layer's atom vectors.
+        atom_feature_dims (`list[int]`): size of each of the 9 atom feature embedding tables.
+        bond_feature_dims (`list[int]`): size of each of the 3 bond feature embedding tables.
+        projector_type (`"linear"` or `"mlp2x_gelu"`):
+            `"linear"` as in the paper; `"mlp2x_gelu"` (Linear, GELU, Linear) for the ablation.
+        mol_token_id (`int`, *optional*): id of the `<mol>` placeholder token in the tokenizer.
+        freeze_llm (`bool`): keep the language model and its head frozen (stage 1).
+        freeze_graph_encoder (`bool`): keep the graph encoder frozen and in eval mode (both stages).
+    """
+
+    model_type = "instructmol"
+    sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama")}
+
+    text_config: dict | PreTrainedConfig | None = None
+    graph_num_layers: int = 5
+    graph_hidden_size: int = 300
+    graph_dropout: float = 0.5
+    graph_jk: Literal["last"] = "last"
+    atom_feature_dims: list[int] | None = None
+    bond_feature_dims: list[int] | None = None
+    projector_type: str = "linear"
+    mol_token_id: int | None = None
+    freeze_llm: bool = False
+    freeze_graph_encoder: bool = True
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.atom_feature_dims is None:
+            self.atom_feature_dims = list(OGB_ATOM_FEATURE_DIMS)
+        if self.bond_feature_dims is None:
+            self.bond_feature_dims = list(OGB_BOND_FEATURE_DIMS)
+        if len(self.atom_feature_dims) != len(OGB_ATOM_FEATURE_DIMS):
+            raise ValueError(
+                f"atom_feature_dims must have {len(OGB_ATOM_FEATURE_DIMS)} entries (one per OGB atom feature), "
+                f"got {self.atom_feature_dims}"
+            )
+        if len(self.bond_feature_dims) != len(OGB_BOND_FEATURE_DIMS):
+            raise ValueError(
+                f"bond_feature_dims must have {len(OGB_BOND_FEATURE_DIMS)} entries (one per OGB bond feature), "
+                f"got {self.bond_feature_dims}"
+            )
+        if self.projector_type not in PROJECTOR_TYPES:
+            raise ValueError(f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}")
+        # The LM head is tied to the input embeddings exactly when the language model ties them.
+        if not self.tie_word_embeddings and self.text_config.tie_word_embeddings:
+            self.tie_word_embeddings = True
+
+
+__all__ = ["InstructMolConfig", "OGB_ATOM_FEATURE_DIMS", "OGB_BOND_FEATURE_DIMS"]

@@ -1,0 +1,7 @@
+"""InstructMol-HF: the toolkit behind the `instructmol` command.
+
+The model itself lives in the three top-level remote-code modules (`configuration_instructmol`,
+`modeling_instructmol`, `processing_instructmol`), which a checkpoint on the Hub carries with it.
+"""
+
+__version__ = "0.1.0"

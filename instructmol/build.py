@@ -1,0 +1,168 @@
+"""Building an InstructMol model from its components: an LLM, a graph encoder, a projector.
+
+`instructmol init` uses this to write a ready-to-train folder, the starting point of stage 1.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import rdkit
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
+
+from configuration_instructmol import InstructMolConfig
+from modeling_instructmol import InstructMolForConditionalGeneration, InstructMolGraphEncoder, InstructMolProjector
+from processing_instructmol import (
+    MOLECULE_TOKEN,
+    VICUNA_CHAT_TEMPLATE,
+    InstructMolProcessor,
+    InvalidMoleculeError,
+    MolecularGraphFeaturizer,
+)
+
+from .card import write_model_card
+from .conversion import ConvertedGraphEncoder
+
+logger = logging.getLogger(__name__)
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_instructmol.InstructMolConfig",
+    # AutoModel returns the class that generates, as remote-code multimodal models on the Hub do.
+    "AutoModel": "modeling_instructmol.InstructMolForConditionalGeneration",
+    "AutoModelForCausalLM": "modeling_instructmol.InstructMolForConditionalGeneration",
+    "AutoModelForImageTextToText": "modeling_instructmol.InstructMolForConditionalGeneration",
+}
+NCI_MOLECULES = Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
+
+
+def reference_molecules(count: int = 512) -> list[str]:
+    """Real molecules shipped with RDKit (the NCI set's first `count` parsable ones), for calibration."""
+    featurizer = MolecularGraphFeaturizer(cache_size=0)
+    molecules = []
+    with open(NCI_MOLECULES) as lines:
+        for line in lines:
+            smiles = line.split()[0]
+            try:
+                featurizer.featurize(smiles)
+            except InvalidMoleculeError:
+                continue
+            molecules.append(smiles)
+            if len(molecules) == count:
+                break
+    return molecules
+
+
+def load_language_model(
+    name_or_path: str, gguf_file: str | None = None, dtype: str | torch.dtype = "auto"
+) -> tuple[PreTrainedModel, "PreTrainedTokenizerBase"]:
+    """Loads a causal LLM and its tokenizer from a Hub id or a folder, optionally from a GGUF file in it."""
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, gguf_file=gguf_file)
+    return model, tokenizer
+
+
+def _plain_text_config(language_model: PreTrainedModel) -> dict:
+    # A GGUF-loaded model is already dequantized, but keeps a quantization marker that would make the
+    # saved InstructMol folder unloadable; the config we save describes a plain model.
+    config = language_model.config.to_dict()
+    config.pop("quantization_config", None)
+    return config
+
+
+def build_instructmol(
+    language_model: PreTrainedModel,
+    tokenizer,
+    graph_encoder: ConvertedGraphEncoder | None = None,
+    projector_type: str = "linear",
+    calibration_molecules: list[str] | None = None,
+    freeze_llm: bool = False,
+    freeze_graph_encoder: bool = True,
+) -> tuple[InstructMolForConditionalGeneration, InstructMolProcessor]:
+    """Assembles InstructMol around an LLM without copying its weights.
+
+    Adds the `<mol>` token and resizes the embeddings, loads the converted graph encoder (or keeps a random
+    one), and scales the projector so that projected atom vectors have the spread of the LLM's own token
+    embeddings on `calibration_molecules` (the GIN's raw outputs can be 10x smaller or larger).
+    """
+    tokenizer.add_special_tokens({"additional_special_tokens": [MOLECULE_TOKEN]}, replace_extra_special_tokens=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    language_model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+
+    config = InstructMolConfig(
+        text_config=_plain_text_config(language_model),
+        projector_type=projector_type,
+        mol_token_id=tokenizer.convert_tokens_to_ids(MOLECULE_TOKEN),
+        freeze_llm=freeze_llm,
+        freeze_graph_encoder=freeze_graph_encoder,
+        **(graph_encoder.config_kwargs() if graph_encoder is not None else {}),
+    )
+    # The LLM's weights move into the new model as modules: building it on the meta device first and
+    # swapping them in costs no copy and no second LLM-sized allocation (Vicuna-7B is 13 GB).
+    with torch.device("meta"):
+        model = InstructMolForConditionalGeneration(config)
+    model.model.language_model = language_model.base_model
+    model.lm_head = language_model.get_output_embeddings()
+    model.model.graph_encoder = InstructMolGraphEncoder(config)
+    model.model.projector = InstructMolProjector(config).to(language_model.dtype)
+    model.model.graph_encoder.apply(model._init_weights)
+    model.model.projector.apply(model._init_weights)
+    if graph_encoder is not None:
+        model.model.graph_encoder.load_state_dict(graph_encoder.state_dict, strict=True)
+    model.generation_config = GenerationConfig.from_model_config(language_model.config)
+    if language_model.generation_config is not None:
+        model.generation_config.update(**language_model.generation_config.to_diff_dict())
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.freeze_from_config()
+
+    processor = InstructMolProcessor(
+        tokenizer=tokenizer,
+        chat_template=tokenizer.chat_template or VICUNA_CHAT_TEMPLATE,
+        atom_feature_dims=config.atom_feature_dims,
+        bond_feature_dims=config.bond_feature_dims,
+    )
+    calibrate_projector(model, processor, calibration_molecules or reference_molecules())
+    return model, processor
+
+
+@torch.no_grad()
+def calibrate_projector(
+    model: InstructMolForConditionalGeneration, processor: InstructMolProcessor, molecules: list[str]
+) -> float:
+    """Scales the projector's output layer so projected atom vectors match the token embeddings' std.
+
+    Returns the scale applied.
+    """
+    graph_batch, _ = processor.featurizer(molecules)
+    graph_batch = {name: torch.from_numpy(array) for name, array in graph_batch.items()}
+    instructmol = model.model
+    was_training = instructmol.training
+    instructmol.eval()
+    projected = instructmol.get_molecule_features(**graph_batch).float()
+    instructmol.train(was_training)
+    target_std = instructmol.get_input_embeddings().weight.float().std()
+    scale = float(target_std / projected.std())
+    output_layer = getattr(instructmol.projector, "linear_2", instructmol.projector.linear_1)
+    output_layer.weight.mul_(scale)
+    output_layer.bias.mul_(scale)
+    logger.info("Projector scaled by %.4g to match the token embeddings' std %.4g", scale, float(target_std))
+    return scale
+
+
+def save_instructmol(
+    model: InstructMolForConditionalGeneration,
+    processor: InstructMolProcessor,
+    output_dir: str | os.PathLike,
+    **card_fields,
+) -> Path:
+    """Writes a Hub-ready folder: safetensors weights, the three code files, configs, tokenizer, model card."""
+    output_dir = Path(output_dir)
+    model.config.auto_map = dict(AUTO_MAP)
+    type(model.config).register_for_auto_class("AutoConfig")
+    type(model).register_for_auto_class("AutoModelForImageTextToText")
+    type(processor).register_for_auto_class("AutoProcessor")
+    model.save_pretrained(output_dir, safe_serialization=True)
+    processor.save_pretrained(output_dir)
+    write_model_card(output_dir, model.config, **card_fields)
+    return output_dir

@@ -1,0 +1,33 @@
+"""The `instructmol` command: `instructmol <subcommand> --help` for each."""
+
+import argparse
+import logging
+import sys
+
+from . import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="instructmol", description=__doc__)
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    for name, command in commands.SUBCOMMANDS.items():
+        subparser = subcommands.add_parser(name, help=command.HELP, description=command.__doc__)
+        command.add_arguments(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        # Bad input (a SMILES, a path, a config key) ends with its message, not a traceback.
+        print(f"instructmol {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Build a ready-to-train InstructMol folder from an LLM and a graph encoder (the start of stage 1)."""
+
+import argparse
+import logging
+
+from ..build import build_instructmol, load_language_model, save_instructmol
+from ..conversion import MOLECULESTM_GRAPH_CHECKPOINT, MOLECULESTM_REPO_ID, convert_moleculestm_state_dict, load_moleculestm_checkpoint
+
+HELP = "build a ready-to-train model folder from an LLM and a MoleculeSTM graph encoder"
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm", required=True, help="Hub id or folder of a causal LLM (e.g. lmsys/vicuna-7b-v1.3)")
+    parser.add_argument("--gguf-file", help="load the LLM from this GGUF file inside --llm")
+    parser.add_argument(
+        "--graph-encoder",
+        default="none",
+        help=f"MoleculeSTM `molecule_model.pth` (a path, or 'moleculestm' for {MOLECULESTM_REPO_ID} on the Hub), "
+        "or 'none' for a randomly initialised GIN",
+    )
+    parser.add_argument("--projector", choices=["linear", "mlp2x_gelu"], default="linear")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--output", required=True, help="folder to write")
+
+
+def resolve_graph_encoder(spec: str):
+    """None for 'none'; else the converted MoleculeSTM checkpoint at a path or on the Hub."""
+    if spec == "none":
+        return None
+    if spec == "moleculestm":
+        from huggingface_hub import hf_hub_download
+
+        spec = hf_hub_download(MOLECULESTM_REPO_ID, MOLECULESTM_GRAPH_CHECKPOINT)
+    return convert_moleculestm_state_dict(load_moleculestm_checkpoint(spec))
+
+
+def run(args: argparse.Namespace) -> None:
+    graph_encoder = resolve_graph_encoder(args.graph_encoder)
+    language_model, tokenizer = load_language_model(args.llm, gguf_file=args.gguf_file, dtype=args.dtype)
+    model, processor = build_instructmol(language_model, tokenizer, graph_encoder, projector_type=args.projector)
+    save_instructmol(
+        model,
+        processor,
+        args.output,
+        base_model=args.llm,
+        graph_encoder="MoleculeSTM" if graph_encoder is not None else None,
+    )
+    logger.info("Wrote %s", args.output)

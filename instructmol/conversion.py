@@ -1,0 +1,131 @@
+"""Conversion of MoleculeSTM's GIN checkpoint into InstructMol's graph encoder.
+
+MoleculeSTM's `molecule_model.pth` (Hub repo `chao1224/MoleculeSTM`, `demo/demo_checkpoints_Graph/`) is the
+state dict of its `GNN_graphpred`. Every key is mapped and every shape checked: the original InstructMol
+loaded it with `strict=False`, which silently loads nothing when the names do not match.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+MOLECULESTM_REPO_ID = "chao1224/MoleculeSTM"
+MOLECULESTM_GRAPH_CHECKPOINT = "demo/demo_checkpoints_Graph/molecule_model.pth"
+
+# MoleculeSTM key (without the `molecule_node_model.` prefix) -> InstructMol graph-encoder key.
+_KEY_PATTERNS = [
+    (r"atom_encoder\.atom_embedding_list\.(\d+)\.weight", r"atom_embedding.tables.\1.weight"),
+    (r"gnns\.(\d+)\.eps", r"layers.\1.conv.eps"),
+    (r"gnns\.(\d+)\.mlp\.([013])\.(.+)", r"layers.\1.conv.nn.\2.\3"),
+    (r"gnns\.(\d+)\.bond_encoder\.bond_embedding_list\.(\d+)\.weight", r"layers.\1.bond_embedding.tables.\2.weight"),
+    (r"batch_norms\.(\d+)\.(.+)", r"batch_norms.\1.\2"),
+]
+_NODE_MODEL_PREFIX = "molecule_node_model."
+# The graph-level prediction head of GNN_graphpred; InstructMol reads atom vectors, not a graph prediction.
+_UNUSED_PREFIXES = ("graph_pred_linear.",)
+
+
+class CheckpointConversionError(ValueError):
+    """A checkpoint whose keys or shapes do not match MoleculeSTM's GIN."""
+
+
+@dataclass
+class ConvertedGraphEncoder:
+    """A converted encoder: its state dict (InstructMol names) and the architecture read from the checkpoint."""
+
+    state_dict: dict[str, torch.Tensor]
+    atom_feature_dims: list[int]
+    bond_feature_dims: list[int]
+    num_layers: int
+    hidden_size: int
+
+    def config_kwargs(self) -> dict:
+        """The `InstructMolConfig` fields this checkpoint determines."""
+        return {
+            "atom_feature_dims": self.atom_feature_dims,
+            "bond_feature_dims": self.bond_feature_dims,
+            "graph_num_layers": self.num_layers,
+            "graph_hidden_size": self.hidden_size,
+        }
+
+
+def load_moleculestm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Loads a `.pth` state dict safely (`weights_only=True`: no code from the file is executed)."""
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state_dict, dict):
+        raise CheckpointConversionError(f"{path} does not hold a state dict (found {type(state_dict).__name__}).")
+    return state_dict
+
+
+def _rename(key: str) -> str | None:
+    for pattern, replacement in _KEY_PATTERNS:
+        if re.fullmatch(pattern, key):
+            return re.sub(pattern, replacement, key)
+    return None
+
+
+def convert_moleculestm_state_dict(state_dict: dict[str, torch.Tensor]) -> ConvertedGraphEncoder:
+    """Maps MoleculeSTM GIN keys to InstructMol's graph encoder; the architecture is read off the shapes.
+
+    Raises:
+        CheckpointConversionError: listing every unexpected key, or every key the encoder needs but the
+            checkpoint lacks, or every shape that disagrees.
+    """
+    converted, unexpected = {}, []
+    for key, tensor in state_dict.items():
+        if key.startswith(_UNUSED_PREFIXES):
+            continue
+        new_key = _rename(key.removeprefix(_NODE_MODEL_PREFIX))
+        if new_key is None:
+            unexpected.append(key)
+        else:
+            converted[new_key] = tensor
+    if unexpected:
+        raise CheckpointConversionError(f"Keys that are not part of MoleculeSTM's GIN: {sorted(unexpected)}")
+
+    atom_tables = sorted(
+        (int(m.group(1)), tensor) for key, tensor in converted.items() if (m := re.fullmatch(r"atom_embedding\.tables\.(\d+)\.weight", key))
+    )
+    if not atom_tables:
+        raise CheckpointConversionError("The checkpoint has no atom embedding tables (atom_encoder.atom_embedding_list.*).")
+    layer_ids = {int(m.group(1)) for key in converted if (m := re.match(r"layers\.(\d+)\.", key))}
+    bond_tables = sorted(
+        (int(m.group(1)), tensor) for key, tensor in converted.items() if (m := re.fullmatch(r"layers\.0\.bond_embedding\.tables\.(\d+)\.weight", key))
+    )
+    result = ConvertedGraphEncoder(
+        state_dict=converted,
+        atom_feature_dims=[tensor.shape[0] for _, tensor in atom_tables],
+        bond_feature_dims=[tensor.shape[0] for _, tensor in bond_tables],
+        num_layers=len(layer_ids),
+        hidden_size=atom_tables[0][1].shape[1],
+    )
+    check_against_encoder(result)
+    return result
+
+
+def check_against_encoder(converted: ConvertedGraphEncoder) -> None:
+    """Builds the encoder the checkpoint describes and checks that keys and shapes match one to one."""
+    from configuration_instructmol import InstructMolConfig
+    from modeling_instructmol import InstructMolGraphEncoder
+
+    try:
+        config = InstructMolConfig(text_config={"model_type": "llama"}, **converted.config_kwargs())
+    except ValueError as error:
+        raise CheckpointConversionError(f"The checkpoint's tables do not fit an OGB GIN: {error}") from None
+    with torch.device("meta"):
+        expected = InstructMolGraphEncoder(config).state_dict()
+    missing = sorted(set(expected) - set(converted.state_dict))
+    if missing:
+        raise CheckpointConversionError(f"The checkpoint lacks these graph-encoder weights: {missing}")
+    unexpected = sorted(set(converted.state_dict) - set(expected))
+    if unexpected:
+        raise CheckpointConversionError(f"Weights the graph encoder does not have: {unexpected}")
+    wrong_shapes = [
+        f"{key}: checkpoint {tuple(converted.state_dict[key].shape)}, encoder {tuple(tensor.shape)}"
+        for key, tensor in expected.items()
+        if converted.state_dict[key].shape != tensor.shape
+    ]
+    if wrong_shapes:
+        raise CheckpointConversionError("Shapes that do not match the encoder: " + "; ".join(wrong_shapes))

@@ -1,0 +1,427 @@
+"""InstructMol model (Hub remote code): GIN graph encoder + projector + causal LLM, LLaVA style.
+
+This file travels with every saved InstructMol checkpoint and is loaded with `trust_remote_code=True`;
+it depends on torch, torch_geometric and transformers only.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch_geometric.nn import GINEConv
+from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+
+try:  # a sibling module when loaded from a checkpoint with trust_remote_code
+    from .configuration_instructmol import InstructMolConfig
+except ImportError:  # a top-level module after `pip install`
+    from configuration_instructmol import InstructMolConfig
+
+GRAPH_INPUT_NAMES = ("atom_features", "bond_features", "edge_index")
+
+
+@dataclass
+class InstructMolModelOutputWithPast(BaseModelOutputWithPast):
+    """The language model's outputs, plus `molecule_embeddings` `[num_atoms, hidden]`: the projected atom
+    vectors that replaced the `<mol>` tokens (None when the input had no molecule)."""
+
+    molecule_embeddings: torch.FloatTensor | None = None
+
+
+@dataclass
+class InstructMolCausalLMOutputWithPast(CausalLMOutputWithPast):
+    """Causal LM outputs, plus `molecule_embeddings` `[num_atoms, hidden]` as in `InstructMolModelOutputWithPast`."""
+
+    molecule_embeddings: torch.FloatTensor | None = None
+
+
+class OGBFeatureEmbedding(nn.Module):
+    """OGB's AtomEncoder/BondEncoder: one embedding table per categorical feature, the embeddings summed.
+
+    Args:
+        feature_dims: size of each feature's table.
+        hidden_size: embedding width.
+    """
+
+    def __init__(self, feature_dims: list[int], hidden_size: int):
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(size, hidden_size) for size in feature_dims)
+
+    def forward(self, features: torch.LongTensor) -> torch.Tensor:
+        """`features` `[n, num_features]` table indices -> `[n, hidden_size]`."""
+        embedded = self.tables[0](features[:, 0])
+        for column, table in enumerate(self.tables[1:], start=1):
+            embedded = embedded + table(features[:, column])
+        return embedded
+
+
+class GINLayer(nn.Module):
+    """One GIN layer of MoleculeSTM/OGB: `mlp((1 + eps) * x_i + sum_j relu(x_j + bond_embedding_ij))`.
+
+    That is exactly `torch_geometric.nn.GINEConv` with a trainable eps; each layer embeds the bond
+    features with tables of its own.
+    """
+
+    def __init__(self, hidden_size: int, bond_feature_dims: list[int]):
+        super().__init__()
+        self.bond_embedding = OGBFeatureEmbedding(bond_feature_dims, hidden_size)
+        mlp = nn.Sequential(
+            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.BatchNorm1d(2 * hidden_size),
+            nn.ReLU(),
+            nn.Linear(2 * hidden_size, hidden_size),
+        )
+        self.conv = GINEConv(mlp, train_eps=True)
+
+    def forward(self, atom_states: torch.Tensor, edge_index: torch.LongTensor, bond_features: torch.LongTensor):
+        """`atom_states` `[N, hidden]`, `edge_index` `[2, E]`, `bond_features` `[E, 3]` -> `[N, hidden]`."""
+        return self.conv(atom_states, edge_index, self.bond_embedding(bond_features))
+
+
+class InstructMolGraphEncoder(nn.Module):
+    """The GIN of InstructMol (MoleculeSTM's): OGB feature embeddings, GIN layers with BatchNorm, ReLU on
+    all but the last layer, jumping knowledge "last". Returns one vector per atom (no pooling).
+
+    A frozen encoder (no parameter requires grad) stays in eval mode whatever `train()` says, so its
+    BatchNorm running statistics never move and dropout stays off, as in the paper.
+    """
+
+    def __init__(self, config: InstructMolConfig):
+        super().__init__()
+        self.atom_embedding = OGBFeatureEmbedding(config.atom_feature_dims, config.graph_hidden_size)
+        self.layers = nn.ModuleList(
+            GINLayer(config.graph_hidden_size, config.bond_feature_dims) for _ in range(config.graph_num_layers)
+        )
+        self.batch_norms = nn.ModuleList(nn.BatchNorm1d(config.graph_hidden_size) for _ in range(config.graph_num_layers))
+        self.dropout = nn.Dropout(config.graph_dropout)
+
+    def train(self, mode: bool = True):
+        is_frozen = not any(parameter.requires_grad for parameter in self.parameters())
+        return super().train(mode and not is_frozen)
+
+    def forward(
+        self, atom_features: torch.LongTensor, bond_features: torch.LongTensor, edge_index: torch.LongTensor
+    ) -> torch.Tensor:
+        """Atom vectors of a flat batch of molecular graphs.
+
+        Args:
+            atom_features: `[N, 9]` OGB atom feature indices, all molecules concatenated.
+            bond_features: `[E, 3]` OGB bond feature indices, one row per directed edge.
+            edge_index: `[2, E]` source and target rows of `atom_features` (offsets global over the batch).
+
+        Returns:
+            `[N, graph_hidden_size]` atom vectors, in the dtype of the encoder's parameters.
+        """
+        atom_states = self.atom_embedding(atom_features)
+        last_layer = len(self.layers) - 1
+        for index, (layer, batch_norm) in enumerate(zip(self.layers, self.batch_norms)):
+            atom_states = batch_norm(layer(atom_states, edge_index, bond_features))
+            if index < last_layer:
+                atom_states = torch.relu(atom_states)
+            atom_states = self.dropout(atom_states)
+        return atom_states
+
+
+class InstructMolProjector(nn.Module):
+    """Maps atom vectors into the LLM's embedding space: `linear` (the paper) or `mlp2x_gelu` (ablation)."""
+
+    def __init__(self, config: InstructMolConfig):
+        super().__init__()
+        text_hidden_size = config.text_config.hidden_size
+        self.linear_1 = nn.Linear(config.graph_hidden_size, text_hidden_size)
+        if config.projector_type == "mlp2x_gelu":
+            self.act = nn.GELU()
+            self.linear_2 = nn.Linear(text_hidden_size, text_hidden_size)
+
+    def forward(self, atom_vectors: torch.Tensor) -> torch.Tensor:
+        """`[N, graph_hidden_size]` -> `[N, text hidden_size]`."""
+        hidden = self.linear_1(atom_vectors.to(self.linear_1.weight.dtype))
+        if hasattr(self, "linear_2"):
+            hidden = self.linear_2(self.act(hidden))
+        return hidden
+
+
+def _init_like_torch_linear(linear: nn.Linear) -> None:
+    """PyTorch's default Linear init (what pretrain-gnns' GIN used), through transformers' guarded
+    init functions so that weights loaded from a checkpoint are never overwritten."""
+    init.kaiming_uniform_(linear.weight, a=math.sqrt(5))
+    bound = 1 / math.sqrt(linear.in_features)
+    init.uniform_(linear.bias, -bound, bound)
+
+
+class InstructMolPreTrainedModel(PreTrainedModel):
+    config_class = InstructMolConfig
+    config: InstructMolConfig
+    base_model_prefix = "model"
+    input_modalities = ("molecule", "text")
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    # The GIN is small (about 2M parameters) and sums messages over neighbours: keep it in float32 even
+    # when the LLM loads in bf16 or fp16. It also runs in bf16 on CPU (tested); this is for precision.
+    _keep_in_fp32_modules_strict = ["graph_encoder"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, OGBFeatureEmbedding):
+            for table in module.tables:  # OGB's AtomEncoder/BondEncoder initialisation
+                init.xavier_uniform_(table.weight)
+        elif isinstance(module, GINLayer):
+            init.zeros_(module.conv.eps)
+            for submodule in module.conv.nn:
+                if isinstance(submodule, nn.Linear):
+                    _init_like_torch_linear(submodule)
+        else:
+            super()._init_weights(module)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # transformers re-creates parameters with requires_grad=True while loading, which undoes the
+        # freezing done in __init__; apply the config's freezing flags again on the loaded model.
+        model = super().from_pretrained(*args, **kwargs)
+        model.freeze_from_config()
+        return model
+
+    def freeze_from_config(self) -> None:
+        """Freezes what `config.freeze_llm` and `config.freeze_graph_encoder` say, unfreezes the rest of them."""
+        instructmol = self.base_model
+        instructmol.graph_encoder.requires_grad_(not self.config.freeze_graph_encoder)
+        instructmol.language_model.requires_grad_(not self.config.freeze_llm)
+        output_embeddings = self.get_output_embeddings()
+        if output_embeddings is not None:
+            output_embeddings.requires_grad_(not self.config.freeze_llm)
+        # Re-evaluate train/eval mode of the graph encoder under the new flags.
+        instructmol.graph_encoder.train(self.training)
+
+
+class InstructMolModel(InstructMolPreTrainedModel):
+    """Graph encoder, projector and language model without an LM head; returns the LLM's last hidden state."""
+
+    def __init__(self, config: InstructMolConfig):
+        super().__init__(config)
+        self.graph_encoder = InstructMolGraphEncoder(config)
+        self.projector = InstructMolProjector(config)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_molecule_features(
+        self, atom_features: torch.LongTensor, bond_features: torch.LongTensor, edge_index: torch.LongTensor
+    ) -> torch.Tensor:
+        """Projected atom vectors `[N, text hidden_size]` for a flat batch of graphs (see the encoder)."""
+        return self.projector(self.graph_encoder(atom_features, bond_features, edge_index))
+
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, num_atoms: int
+    ) -> torch.BoolTensor:
+        """`[batch, seq, 1]` mask of the `<mol>` positions; raises if their count differs from `num_atoms`."""
+        if input_ids is None:
+            mol_embedding = self.get_input_embeddings()(
+                torch.tensor(self.config.mol_token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
+            placeholder_mask = (inputs_embeds == mol_embedding).all(-1)
+        else:
+            placeholder_mask = input_ids == self.config.mol_token_id
+        num_placeholders = int(placeholder_mask.sum())
+        if num_placeholders != num_atoms:
+            raise ValueError(
+                f"Molecule placeholders and atoms do not match: {num_placeholders} <mol> token(s) in the input, "
+                f"{num_atoms} atom(s) in the graphs. The processor repeats <mol> once per heavy atom; was the "
+                "sequence truncated or the graph batch built separately?"
+            )
+        return placeholder_mask.unsqueeze(-1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        atom_features: torch.LongTensor | None = None,
+        bond_features: torch.LongTensor | None = None,
+        edge_index: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ) -> InstructMolModelOutputWithPast:
+        """
+        Args:
+            input_ids: `[batch, seq]` token ids with one `<mol>` per atom of each molecule.
+            atom_features, bond_features, edge_index: the flat graph batch of the processor
+                (`[N, 9]`, `[E, 3]`, `[2, E]`); the i-th atom fills the i-th `<mol>` in row-major order.
+            kwargs: passed to the language model (`cache`, `use_cache`, attention options, ...).
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        molecule_embeddings = None
+        if atom_features is not None:
+            if bond_features is None or edge_index is None:
+                raise ValueError("atom_features needs bond_features and edge_index (the processor returns all three).")
+            molecule_embeddings = self.get_molecule_features(atom_features, bond_features, edge_index)
+            placeholder_mask = self.get_placeholder_mask(input_ids, inputs_embeds, molecule_embeddings.shape[0])
+            inputs_embeds = inputs_embeds.masked_scatter(
+                placeholder_mask, molecule_embeddings.to(inputs_embeds.device, inputs_embeds.dtype)
+            )
+        elif input_ids is not None and self.config.mol_token_id is not None and (input_ids == self.config.mol_token_id).any():
+            self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # raises with the counts
+
+        kwargs["return_dict"] = True  # the outputs below are read by name
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, **kwargs
+        )
+        return InstructMolModelOutputWithPast(**outputs, molecule_embeddings=molecule_embeddings)
+
+
+class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, GenerationMixin):
+    """InstructMol with the LM head: answers instructions about molecules given as graphs."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    def __init__(self, config: InstructMolConfig):
+        super().__init__(config)
+        self.model = InstructMolModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+        self.freeze_from_config()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        self.lm_head = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        atom_features: torch.LongTensor | None = None,
+        bond_features: torch.LongTensor | None = None,
+        edge_index: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> InstructMolCausalLMOutputWithPast:
+        """
+        Args:
+            input_ids, atom_features, bond_features, edge_index: as in `InstructMolModel.forward`.
+            labels: `[batch, seq]` next-token targets (-100 ignored); shifted inside the loss.
+            logits_to_keep: compute logits for the last `n` positions only (0: all).
+
+        Returns:
+            `logits` `[batch, seq or logits_to_keep, vocab]`, `loss` when labels are given, the cache, and
+            `molecule_embeddings`.
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            atom_features=atom_features,
+            bond_features=bond_features,
+            edge_index=edge_index,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, keep, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+        extras = {key: value for key, value in outputs.items() if key not in ("last_hidden_state",)}
+        return InstructMolCausalLMOutputWithPast(loss=loss, logits=logits, **extras)
+
+    def prepare_inputs_for_generation(
+        self,
+        *args,
+        atom_features: torch.LongTensor | None = None,
+        bond_features: torch.LongTensor | None = None,
+        edge_index: torch.LongTensor | None = None,
+        is_first_iteration: bool = False,
+        **kwargs,
+    ) -> dict:
+        # Graphs are read at the prefill step only: later steps see new tokens and the cache, never <mol>.
+        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if is_first_iteration or not kwargs.get("use_cache", True):
+            model_inputs.update(atom_features=atom_features, bond_features=bond_features, edge_index=edge_index)
+        return model_inputs
+
+    def _expand_inputs_for_generation(
+        self, expand_size: int = 1, is_encoder_decoder: bool = False, input_ids: torch.LongTensor | None = None, **model_kwargs
+    ):
+        # GenerationMixin repeats every tensor along dim 0, which is wrong for flat graph tensors: each
+        # sample's atoms and edges must be repeated as a block, once per beam or returned sequence.
+        graph = {name: model_kwargs.pop(name, None) for name in GRAPH_INPUT_NAMES}
+        if expand_size > 1 and graph["atom_features"] is not None:
+            graph = expand_graphs_per_sample(graph, input_ids == self.config.mol_token_id, expand_size)
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        model_kwargs.update(graph)
+        return input_ids, model_kwargs
+
+
+def expand_graphs_per_sample(graph: dict[str, torch.Tensor], placeholder_mask: torch.BoolTensor, expand_size: int):
+    """Repeats each sample's atoms and edges `expand_size` times, matching `input_ids.repeat_interleave`.
+
+    Args:
+        graph: `atom_features` `[N, 9]`, `bond_features` `[E, 3]`, `edge_index` `[2, E]` of a flat batch.
+        placeholder_mask: `[batch, seq]` True at `<mol>` tokens; a row's count is its number of atoms.
+        expand_size: copies per sample.
+
+    Returns:
+        The same keys for the expanded batch: `[N * expand_size, 9]`, `[E * expand_size, 3]`, `[2, E * expand_size]`.
+    """
+    atom_features, bond_features, edge_index = (graph[name] for name in GRAPH_INPUT_NAMES)
+    device = atom_features.device
+    atoms_per_sample = placeholder_mask.sum(dim=1).to(device)
+    sample_of_atom = torch.repeat_interleave(torch.arange(len(atoms_per_sample), device=device), atoms_per_sample)
+    num_atoms = atom_features.shape[0]
+
+    # Every (copy, atom) pair, ordered by (sample, copy, atom): the row order of the expanded batch.
+    copy_of_pair = torch.arange(expand_size, device=device).repeat_interleave(num_atoms)
+    atom_of_pair = torch.arange(num_atoms, device=device).repeat(expand_size)
+    pair_order = torch.argsort(sample_of_atom[atom_of_pair] * expand_size + copy_of_pair, stable=True)
+    new_row_of_pair = torch.empty_like(pair_order)
+    new_row_of_pair[pair_order] = torch.arange(len(pair_order), device=device)
+
+    num_edges = edge_index.shape[1]
+    copy_of_edge_pair = torch.arange(expand_size, device=device).repeat_interleave(num_edges)
+    edge_of_pair = torch.arange(num_edges, device=device).repeat(expand_size)
+    edge_pair_order = torch.argsort(
+        sample_of_atom[edge_index[0, edge_of_pair]] * expand_size + copy_of_edge_pair, stable=True
+    )
+    copy_of_edge_pair, edge_of_pair = copy_of_edge_pair[edge_pair_order], edge_of_pair[edge_pair_order]
+    expanded_edge_index = new_row_of_pair[copy_of_edge_pair * num_atoms + edge_index[:, edge_of_pair]]
+    return {
+        "atom_features": atom_features[atom_of_pair[pair_order]],
+        "bond_features": bond_features[edge_of_pair],
+        "edge_index": expanded_edge_index,
+    }
+
+
+__all__ = [
+    "InstructMolPreTrainedModel",
+    "InstructMolModel",
+    "InstructMolForConditionalGeneration",
+    "InstructMolGraphEncoder",
+    "InstructMolProjector",
+    "expand_graphs_per_sample",
+]

@@ -1,0 +1,497 @@
+"""InstructMol processor (Hub remote code): SMILES -> OGB molecular graphs, text -> tokens.
+
+This file travels with every saved InstructMol checkpoint and is loaded with `trust_remote_code=True`;
+it depends on numpy, rdkit and transformers only.
+
+The featurizer reproduces `ogb.utils.smiles2graph` exactly (9 atom features, 3 bond features, both
+bond directions, the same order), which is what MoleculeSTM's GIN was pretrained on. It is written
+here rather than imported from `ogb` because it is faster (see `benchmarks/featurize.py`) and because
+it maps values outside the encoder's embedding tables into range instead of failing with an index error.
+"""
+
+import functools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from rdkit import Chem, rdBase
+from transformers import BatchFeature, ProcessorMixin
+
+# Current OGB table sizes (`ogb.utils.features.get_atom_feature_dims()` / `get_bond_feature_dims()`).
+# Kept in sync with configuration_instructmol.py, which the processor must not import (it is
+# loaded on its own by AutoProcessor).
+OGB_ATOM_FEATURE_DIMS = [119, 5, 12, 12, 10, 6, 6, 2, 2]
+OGB_BOND_FEATURE_DIMS = [5, 6, 2]
+GRAPH_INPUT_NAMES = ["atom_features", "bond_features", "edge_index"]
+MOLECULE_TOKEN = "<mol>"
+
+VICUNA_SYSTEM_PROMPT = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+# Vicuna v1 conversation as InstructMol trained it: "{system} USER: <mol>\n{question} ASSISTANT: {answer}</s>".
+# Content may be a string or a list of blocks; image and molecule blocks render as the placeholder
+# followed by a newline, exactly like `InstructMolProcessor.flatten_message_content`.
+VICUNA_CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set system_message = messages[0]['content'] if messages[0]['content'] is string "
+    "else messages[0]['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('') -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set system_message = '" + VICUNA_SYSTEM_PROMPT.replace("'", "\\'") + "' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{{- system_message + ' ' -}}"
+    "{%- for message in loop_messages -%}"
+    "{%- if message['role'] == 'user' -%}{{- 'USER: ' -}}{%- else -%}{{- 'ASSISTANT: ' -}}{%- endif -%}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for block in message['content'] -%}"
+    "{%- if block['type'] in ['image', 'molecule'] -%}{{- '" + MOLECULE_TOKEN + "\\n' -}}"
+    "{%- elif block['type'] == 'text' -%}{{- block['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{%- if message['role'] == 'user' -%}{{- ' ' -}}{%- else -%}{{- eos_token -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- 'ASSISTANT:' -}}{%- endif -%}"
+)
+
+
+class InvalidMoleculeError(ValueError):
+    """A SMILES string that cannot become a molecular graph (unparsable, or without atoms)."""
+
+
+@dataclass(frozen=True)
+class MolecularGraph:
+    """One molecule in OGB form. Arrays are int64 and read-only (they may be shared by a cache).
+
+    Attributes:
+        atom_features: `[num_atoms, 9]` embedding-table indices per atom.
+        bond_features: `[num_edges, 3]` embedding-table indices per directed edge (each bond twice).
+        edge_index: `[2, num_edges]` source and target atom of each directed edge.
+    """
+
+    atom_features: np.ndarray
+    bond_features: np.ndarray
+    edge_index: np.ndarray
+
+    @property
+    def num_atoms(self) -> int:
+        return self.atom_features.shape[0]
+
+
+# OGB's allowed values per feature (`ogb.utils.features.allowable_features`), each list followed in OGB
+# by `misc`, the index that `safe_index` gives any other value. RDKit enums are listed by member name.
+_OGB_ATOM_VALUES = [
+    list(range(1, 119)),  # atomic number
+    ["CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER"],
+    list(range(0, 11)),  # total degree
+    list(range(-5, 6)),  # formal charge
+    list(range(0, 9)),  # total number of Hs
+    list(range(0, 5)),  # radical electrons
+    ["SP", "SP2", "SP3", "SP3D", "SP3D2"],
+    [False, True],  # aromatic
+    [False, True],  # in ring
+]
+_OGB_BOND_VALUES = [
+    ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"],
+    # OGB has no `misc` for stereo and raises on unknown values; they map to its last entry here.
+    ["STEREONONE", "STEREOZ", "STEREOE", "STEREOCIS", "STEREOTRANS", "STEREOANY"],
+    [False, True],  # conjugated
+]
+_ATOM_ENUMS = {1: Chem.rdchem.ChiralType, 6: Chem.rdchem.HybridizationType}
+_BOND_ENUMS = {0: Chem.rdchem.BondType, 1: Chem.rdchem.BondStereo}
+_OGB_FEATURES_WITHOUT_MISC = {"atom": {7, 8}, "bond": {1, 2}}
+
+
+class _IndexTable(dict):
+    """Raw RDKit value -> embedding-table index, with OGB's `misc` index for any other value.
+
+    Indices are clamped to the encoder's table size, so an OGB index beyond a smaller table (MoleculeSTM's
+    chirality table has 4 rows, current OGB's 5) maps deterministically to the table's last row.
+    """
+
+    def __init__(self, ogb_values: list, table_size: int, enum_type=None, has_misc: bool = True):
+        self.misc = min(len(ogb_values) if has_misc else len(ogb_values) - 1, table_size - 1)
+        if enum_type is None:
+            super().__init__((value, min(index, table_size - 1)) for index, value in enumerate(ogb_values))
+        else:  # keyed by the enum members themselves: hashing them is cheaper than int() on each call
+            super().__init__(
+                (member, min(ogb_values.index(str(member)), table_size - 1) if str(member) in ogb_values else self.misc)
+                for member in enum_type.values.values()
+            )
+
+    def __missing__(self, value) -> int:
+        return self.misc
+
+
+class MolecularGraphFeaturizer:
+    """SMILES -> OGB molecular graphs, identical to `ogb.utils.smiles2graph`, clamped to the encoder's tables.
+
+    Args:
+        atom_feature_dims: sizes of the encoder's 9 atom embedding tables (current OGB's by default).
+        bond_feature_dims: sizes of its 3 bond embedding tables.
+        cache_size: how many featurized molecules to remember. Training reads every molecule once per
+            epoch, so after the first epoch featurization costs a dictionary lookup.
+    """
+
+    def __init__(
+        self,
+        atom_feature_dims: list[int] | None = None,
+        bond_feature_dims: list[int] | None = None,
+        cache_size: int = 200_000,
+    ):
+        self.atom_feature_dims = list(atom_feature_dims or OGB_ATOM_FEATURE_DIMS)
+        self.bond_feature_dims = list(bond_feature_dims or OGB_BOND_FEATURE_DIMS)
+        self.cache_size = cache_size
+        if len(self.atom_feature_dims) != len(_OGB_ATOM_VALUES) or len(self.bond_feature_dims) != len(_OGB_BOND_VALUES):
+            raise ValueError(
+                f"expected {len(_OGB_ATOM_VALUES)} atom and {len(_OGB_BOND_VALUES)} bond table sizes, got "
+                f"{self.atom_feature_dims} and {self.bond_feature_dims}"
+            )
+        self._atom_tables = [
+            _IndexTable(values, size, _ATOM_ENUMS.get(i), i not in _OGB_FEATURES_WITHOUT_MISC["atom"])
+            for i, (values, size) in enumerate(zip(_OGB_ATOM_VALUES, self.atom_feature_dims))
+        ]
+        self._bond_tables = [
+            _IndexTable(values, size, _BOND_ENUMS.get(i), i not in _OGB_FEATURES_WITHOUT_MISC["bond"])
+            for i, (values, size) in enumerate(zip(_OGB_BOND_VALUES, self.bond_feature_dims))
+        ]
+        self.featurize = functools.lru_cache(maxsize=cache_size)(self._featurize_uncached)
+
+    def __getstate__(self) -> dict:
+        # The cache holds a bound method and cannot be pickled (DataLoader workers, deepcopy).
+        return {
+            "atom_feature_dims": self.atom_feature_dims,
+            "bond_feature_dims": self.bond_feature_dims,
+            "cache_size": self.cache_size,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def _featurize_uncached(self, smiles: str) -> MolecularGraph:
+        if not isinstance(smiles, str):
+            raise InvalidMoleculeError(f"expected a SMILES string, got {type(smiles).__name__} {smiles!r}")
+        with rdBase.BlockLogs():  # RDKit would print to stderr; our error names the SMILES instead
+            mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise InvalidMoleculeError(f"RDKit cannot parse the SMILES {smiles!r}: {_rdkit_failure_reason(smiles)}")
+        if mol.GetNumAtoms() == 0:
+            raise InvalidMoleculeError(f"the SMILES {smiles!r} has no atoms")
+        atom_features = self._atom_features(mol, has_chiral_tags="@" in smiles)
+        bond_features, edge_index = self._bond_features(mol, has_bond_stereo="/" in smiles or "\\" in smiles)
+        for array in (atom_features, bond_features, edge_index):
+            array.flags.writeable = False
+        return MolecularGraph(atom_features, bond_features, edge_index)
+
+    # The per-atom and per-bond loops are written out (not looped over feature tables) because RDKit's
+    # Python calls dominate featurization; every extra Python step per atom costs measurable throughput.
+    def _atom_features(self, mol: Chem.Mol, has_chiral_tags: bool) -> np.ndarray:
+        atomic_num, chirality, degree, charge, num_hs, radicals, hybridization, aromatic, in_ring = self._atom_tables
+        no_chirality = chirality[Chem.rdchem.ChiralType.CHI_UNSPECIFIED]
+        rows = [
+            (
+                atomic_num[atom.GetAtomicNum()],
+                # Chiral tags come only from '@' in a SMILES string: skipping the slow enum call is exact.
+                chirality[atom.GetChiralTag()] if has_chiral_tags else no_chirality,
+                degree[atom.GetTotalDegree()],
+                charge[atom.GetFormalCharge()],
+                num_hs[atom.GetTotalNumHs()],
+                radicals[atom.GetNumRadicalElectrons()],
+                hybridization[atom.GetHybridization()],
+                aromatic[atom.GetIsAromatic()],
+                in_ring[atom.IsInRing()],
+            )
+            for atom in mol.GetAtoms()
+        ]
+        return np.array(rows, dtype=np.int64)
+
+    def _bond_features(self, mol: Chem.Mol, has_bond_stereo: bool) -> tuple[np.ndarray, np.ndarray]:
+        bond_type, stereo, conjugated = self._bond_tables
+        no_stereo = stereo[Chem.rdchem.BondStereo.STEREONONE]
+        rows = [
+            (
+                bond.GetBeginAtomIdx(),
+                bond.GetEndAtomIdx(),
+                bond_type[bond.GetBondType()],
+                # Double-bond stereo comes only from '/' or '\\' in a SMILES string.
+                stereo[bond.GetStereo()] if has_bond_stereo else no_stereo,
+                conjugated[bond.GetIsConjugated()],
+            )
+            for bond in mol.GetBonds()
+        ]
+        bonds = np.array(rows, dtype=np.int64).reshape(-1, 5)
+        # Each bond becomes two directed edges, (i, j) then (j, i), in bond order, as in OGB.
+        edge_index = np.empty((2, 2 * len(bonds)), dtype=np.int64)
+        edge_index[0, 0::2] = edge_index[1, 1::2] = bonds[:, 0]
+        edge_index[1, 0::2] = edge_index[0, 1::2] = bonds[:, 1]
+        return np.repeat(bonds[:, 2:], 2, axis=0), edge_index
+
+    def __call__(self, molecules: list[str]) -> tuple[dict[str, np.ndarray], list[int]]:
+        """Featurizes molecules into one flat batch, PyG style.
+
+        Returns:
+            `({"atom_features": [N, 9], "bond_features": [E, 3], "edge_index": [2, E]}, atoms_per_molecule)`,
+            with `edge_index` offset so that it indexes the batch's atom rows.
+
+        Raises:
+            InvalidMoleculeError: naming the first SMILES that cannot be featurized.
+        """
+        graphs = [self.featurize(smiles) for smiles in molecules]
+        atom_counts = [graph.num_atoms for graph in graphs]
+        offsets = np.cumsum([0, *atom_counts[:-1]], dtype=np.int64)
+        batch = {
+            "atom_features": np.empty((0, len(self.atom_feature_dims)), dtype=np.int64),
+            "bond_features": np.empty((0, len(self.bond_feature_dims)), dtype=np.int64),
+            "edge_index": np.empty((2, 0), dtype=np.int64),
+        }
+        if graphs:
+            batch["atom_features"] = np.concatenate([graph.atom_features for graph in graphs])
+            batch["bond_features"] = np.concatenate([graph.bond_features for graph in graphs])
+            batch["edge_index"] = np.concatenate(
+                [graph.edge_index + offset for graph, offset in zip(graphs, offsets)], axis=1
+            )
+        return batch, atom_counts
+
+
+def _rdkit_failure_reason(smiles: str) -> str:
+    """Why RDKit rejected a SMILES: a syntax error, or the sanitization error (e.g. a valence error)."""
+    with rdBase.BlockLogs():
+        unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
+        if unsanitized is None:
+            return "invalid SMILES syntax"
+        try:
+            Chem.SanitizeMol(unsanitized)
+        except Exception as error:  # RDKit raises several exception types (valence, kekulization, ...)
+            return f"{type(error).__name__}: {error}"
+    return "unknown RDKit error"
+
+
+def _is_molecule_block(block: dict) -> bool:
+    return block.get("type") in ("image", "molecule")
+
+
+class InstructMolProcessor(ProcessorMixin):
+    r"""
+    Turns text with `<mol>` placeholders plus SMILES strings into model inputs: token ids in which each
+    placeholder is repeated once per heavy atom of its molecule, and the molecules' graphs as flat tensors.
+
+    Args:
+        tokenizer: the LLM's tokenizer, with the molecule token added (`instructmol init` does this).
+        chat_template (`str`, *optional*): Jinja chat template; Vicuna v1 (`VICUNA_CHAT_TEMPLATE`) for
+            models without their own.
+        molecule_token (`str`, defaults to `"<mol>"`): the placeholder token.
+        atom_feature_dims, bond_feature_dims (`list[int]`, *optional*): sizes of the graph encoder's
+            embedding tables (current OGB's by default); values beyond a table map to its last row.
+
+    Example:
+
+    ```python
+    >>> inputs = processor(text=["USER: <mol>\nWhat is this? ASSISTANT:"], molecules=[["CCO"]], return_tensors="pt")
+    >>> inputs["input_ids"].shape, inputs["atom_features"].shape, inputs["edge_index"].shape
+    (torch.Size([1, 13]), torch.Size([3, 9]), torch.Size([2, 4]))
+    ```
+    """
+
+    def __init__(
+        self,
+        tokenizer=None,
+        chat_template: str | None = None,
+        molecule_token: str = MOLECULE_TOKEN,
+        atom_feature_dims: list[int] | None = None,
+        bond_feature_dims: list[int] | None = None,
+        **kwargs,
+    ):
+        self.molecule_token = molecule_token
+        self.atom_feature_dims = list(atom_feature_dims or OGB_ATOM_FEATURE_DIMS)
+        self.bond_feature_dims = list(bond_feature_dims or OGB_BOND_FEATURE_DIMS)
+        super().__init__(tokenizer, chat_template=chat_template, **kwargs)
+        self.featurizer = MolecularGraphFeaturizer(self.atom_feature_dims, self.bond_feature_dims)
+        self.molecule_token_id = tokenizer.convert_tokens_to_ids(molecule_token)
+        if self.molecule_token_id is None or self.molecule_token_id == tokenizer.unk_token_id:
+            raise ValueError(
+                f"The tokenizer has no {molecule_token!r} token. Add it as a special token and resize the model's "
+                "embeddings (`instructmol init` does both)."
+            )
+
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        output.pop("featurizer", None)
+        output.pop("molecule_token_id", None)
+        return output
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [*self.tokenizer.model_input_names, *GRAPH_INPUT_NAMES]
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        molecules: list[list[str]] | list[str] | str | None = None,
+        *,
+        images: list[list[str]] | None = None,
+        return_tensors: str | None = None,
+        **tokenizer_kwargs,
+    ) -> BatchFeature:
+        """Tokenizes `text`, expanding the i-th `<mol>` of a sample into one token per atom of its i-th molecule.
+
+        Args:
+            text: one string or a batch of strings, each with one `<mol>` per molecule.
+            molecules: SMILES per sample (`list[list[str]]`); a `str` or `list[str]` is read as the molecules
+                of a single sample.
+            images: the same as `molecules`, under the name TRL's vision-language collator passes.
+            return_tensors: `"pt"`, `"np"` or None; graph arrays follow it (numpy when None).
+            tokenizer_kwargs: passed to the tokenizer (`padding`, `padding_side`, `truncation`, `max_length`,
+                `add_special_tokens`, `pad_to_multiple_of`, `return_offsets_mapping`, ...).
+
+        Returns:
+            `BatchFeature` with the tokenizer's outputs and, when any molecule is given, `atom_features` `[N, 9]`,
+            `bond_features` `[E, 3]`, `edge_index` `[2, E]` (offsets global over the batch).
+
+        Raises:
+            ValueError: naming the sample and SMILES when a SMILES cannot be parsed or has no atoms, when the
+                number of `<mol>` does not match the molecules given, or when truncation would cut a molecule.
+        """
+        if text is None:
+            raise ValueError("InstructMolProcessor needs `text` (with one <mol> per molecule).")
+        if molecules is not None and images is not None:
+            raise ValueError("Pass molecules either as `molecules=` or as `images=`, not both.")
+        texts = [text] if isinstance(text, str) else list(text)
+        molecules_per_sample = self._molecules_per_sample(molecules if molecules is not None else images, len(texts))
+
+        expanded_texts, flat_smiles, atom_counts = [], [], []
+        for sample_index, (sample_text, sample_molecules) in enumerate(zip(texts, molecules_per_sample)):
+            pieces = sample_text.split(self.molecule_token)
+            if len(pieces) - 1 != len(sample_molecules):
+                raise ValueError(
+                    f"Sample {sample_index}: the text has {len(pieces) - 1} {self.molecule_token} placeholder(s) but "
+                    f"{len(sample_molecules)} molecule(s) were given {list(sample_molecules)}."
+                )
+            sample_counts = [self._num_atoms(smiles, sample_index) for smiles in sample_molecules]
+            expanded = pieces[0]
+            for count, piece in zip(sample_counts, pieces[1:]):
+                expanded += self.molecule_token * count + piece
+            expanded_texts.append(expanded)
+            flat_smiles.extend(sample_molecules)
+            atom_counts.append(sum(sample_counts))
+
+        text_inputs = self.tokenizer(expanded_texts, **tokenizer_kwargs)
+        self._check_no_molecule_was_cut(text_inputs["input_ids"], atom_counts, tokenizer_kwargs.get("max_length"))
+        data = dict(text_inputs)
+        if flat_smiles:
+            graph_batch, _ = self.featurizer(flat_smiles)
+            data.update(graph_batch)
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    @staticmethod
+    def _molecules_per_sample(molecules, num_samples: int) -> list[list[str]]:
+        if molecules is None:
+            return [[] for _ in range(num_samples)]
+        if isinstance(molecules, str):
+            molecules = [molecules]
+        if num_samples == 1 and all(isinstance(m, str) for m in molecules):
+            return [list(molecules)]
+        if len(molecules) != num_samples or not all(isinstance(m, (list, tuple)) for m in molecules):
+            raise ValueError(
+                f"Expected one list of SMILES per sample ({num_samples} samples), got {molecules!r:.200}."
+            )
+        return [list(m) for m in molecules]
+
+    def _num_atoms(self, smiles: str, sample_index: int) -> int:
+        try:
+            return self.featurizer.featurize(smiles).num_atoms
+        except InvalidMoleculeError as error:
+            raise ValueError(f"Sample {sample_index}: {error}") from None
+
+    def _check_no_molecule_was_cut(self, input_ids, atom_counts: list[int], max_length: int | None) -> None:
+        for sample_index, (ids, expected) in enumerate(zip(input_ids, atom_counts)):
+            found = int((np.asarray(ids) == self.molecule_token_id).sum())
+            if found != expected:
+                raise ValueError(
+                    f"Sample {sample_index}: its molecules need {expected} {self.molecule_token} tokens but only "
+                    f"{found} survived tokenization (max_length={max_length}). Raise max_length or drop the sample."
+                )
+
+    def flatten_message_content(self, content: str | list[dict]) -> tuple[str, list[str | None]]:
+        """A message's content as one string, molecule blocks as `<mol>\\n`; also the blocks' SMILES.
+
+        Accepts `{"type": "molecule", "molecule": smiles}` and `{"type": "image", "image": smiles}` (what TRL
+        builds from a dataset's `images` column); a block without a SMILES yields None.
+        """
+        if isinstance(content, str):
+            return content, []
+        text, smiles = "", []
+        for block in content:
+            if _is_molecule_block(block):
+                text += self.molecule_token + "\n"
+                smiles.append(block.get(block["type"]))
+            elif block.get("type") == "text":
+                text += block["text"]
+            else:
+                raise ValueError(f"Unsupported content block type {block.get('type')!r} in {block!r:.200}")
+        return text, smiles
+
+    def apply_chat_template(
+        self,
+        conversation: list[dict] | list[list[dict]],
+        chat_template: str | None = None,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool = False,
+        tokenize: bool = False,
+        return_dict: bool = False,
+        return_tensors: str | None = None,
+        processor_kwargs: dict | None = None,
+        return_assistant_tokens_mask: bool = False,
+        **template_kwargs,
+    ):
+        """Renders conversations with the chat template; molecules come from the messages' molecule blocks.
+
+        Structured content is flattened to strings first (molecule blocks -> `<mol>\\n`), so any LLM's own
+        chat template works, not only templates that understand content blocks. With `tokenize=True` the
+        rendered text and the blocks' SMILES go through `__call__`.
+        """
+        if return_assistant_tokens_mask:
+            raise NotImplementedError("InstructMol trains with completion-only loss; assistant masks are not supported.")
+        is_batched = bool(conversation) and isinstance(conversation[0], (list, tuple))
+        conversations = conversation if is_batched else [conversation]
+        texts, molecules = [], []
+        for conversation_index, messages in enumerate(conversations):
+            flat_messages, conversation_molecules = [], []
+            for message in messages:
+                content, smiles = self.flatten_message_content(message.get("content") or "")
+                flat_messages.append({**message, "content": content})
+                conversation_molecules.extend(smiles)
+            texts.append(
+                self.tokenizer.apply_chat_template(
+                    flat_messages,
+                    chat_template=chat_template or self.chat_template,
+                    add_generation_prompt=add_generation_prompt,
+                    continue_final_message=continue_final_message,
+                    tokenize=False,
+                    **template_kwargs,
+                )
+            )
+            if tokenize and None in conversation_molecules:
+                raise ValueError(
+                    f"Conversation {conversation_index}: a molecule block has no SMILES; write "
+                    "{'type': 'molecule', 'molecule': smiles}."
+                )
+            molecules.append(conversation_molecules)
+        if not tokenize:
+            return texts if is_batched else texts[0]
+        inputs = self(text=texts, molecules=molecules, return_tensors=return_tensors, **(processor_kwargs or {}))
+        return inputs if return_dict else inputs["input_ids"]
+
+    def post_process_generation(self, generated_ids, prompt_length: int = 0, **decode_kwargs) -> list[str]:
+        """Decodes generated ids after the prompt (`generate` returns prompt + answer), special tokens removed."""
+        decode_kwargs.setdefault("skip_special_tokens", True)
+        return self.batch_decode(np.asarray(generated_ids)[:, prompt_length:], **decode_kwargs)
+
+
+__all__ = [
+    "InstructMolProcessor",
+    "MolecularGraphFeaturizer",
+    "MolecularGraph",
+    "InvalidMoleculeError",
+    "VICUNA_CHAT_TEMPLATE",
+    "VICUNA_SYSTEM_PROMPT",
+]

@@ -1,0 +1,37 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="instructmol-hf",
+    version="0.1.0",
+    description="InstructMol (COLING 2025) as a Hugging Face-native molecular assistant: model, processor, "
+    "datasets, TRL recipes, evaluation.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    # The three Hub remote-code files are top-level modules, exactly as a checkpoint carries them.
+    # `datasets/` (builder scripts) is never installed: it would shadow the `datasets` library.
+    py_modules=["configuration_instructmol", "modeling_instructmol", "processing_instructmol"],
+    packages=find_packages(include=["instructmol", "instructmol.*"]),
+    package_data={"instructmol": ["model_card.md"]},
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5.23,<6",
+        "torch-geometric>=2.6",
+        "rdkit>=2024.3",
+        "numpy>=1.26",
+        "datasets>=4.0",
+        "peft>=0.17",
+        "trl>=1.16",
+        "accelerate>=1.10",
+        "huggingface-hub>=1.0",
+        "evaluate>=0.4.5",
+        "safetensors>=0.6",
+        "jinja2>=3.1",
+    ],
+    extras_require={
+        "quickstart": ["gguf>=0.17", "qm9pack>=1.0", "scikit-learn>=1.5"],
+        "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0", "scikit-learn>=1.5"],
+    },
+    entry_points={"console_scripts": ["instructmol=instructmol.cli:main"]},
+)
