@@ -5,6 +5,7 @@ state dict of its `GNN_graphpred`. Every key is mapped and every shape checked: 
 loaded it with `strict=False`, which silently loads nothing when the names do not match.
 """
 
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,12 @@ class ConvertedGraphEncoder:
 
 def load_moleculestm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Loads a `.pth` state dict safely (`weights_only=True`: no code from the file is executed)."""
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointConversionError(
+            f"{path} holds more than tensors; refusing to unpickle it (torch.load weights_only=True): {error}"
+        ) from None
     if not isinstance(state_dict, dict):
         raise CheckpointConversionError(f"{path} does not hold a state dict (found {type(state_dict).__name__}).")
     return state_dict

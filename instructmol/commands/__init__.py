@@ -1,5 +1,5 @@
 """Subcommands of the `instructmol` command, each a module with HELP, add_arguments() and run()."""
 
-from . import init
+from . import init, quickstart
 
-SUBCOMMANDS = {"init": init}
+SUBCOMMANDS = {"init": init, "quickstart": quickstart}
