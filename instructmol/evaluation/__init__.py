@@ -1,0 +1,1 @@
+"""Evaluation harness: batched generation, metrics, reports with plots."""
