@@ -13,7 +13,7 @@ setup(
     # `datasets/` (builder scripts) is never installed: it would shadow the `datasets` library.
     py_modules=["configuration_instructmol", "modeling_instructmol", "processing_instructmol"],
     packages=find_packages(include=["instructmol", "instructmol.*"]),
-    package_data={"instructmol": ["model_card.md"]},
+    package_data={"instructmol": ["model_card.md", "metrics/*/*.py"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.23,<6",
@@ -28,10 +28,19 @@ setup(
         "evaluate>=0.4.5",
         "safetensors>=0.6",
         "jinja2>=3.1",
+        "selfies>=2.1",
+        "pandas>=2.0",
+        "pyarrow>=15",
+        "tqdm>=4.66",
+        "nltk>=3.9",
+        "rouge-score>=0.1.2",
+        "Levenshtein>=0.25",
+        "scikit-learn>=1.5",
+        "matplotlib>=3.8",
     ],
     extras_require={
-        "quickstart": ["gguf>=0.17", "qm9pack>=1.0", "scikit-learn>=1.5"],
-        "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0", "scikit-learn>=1.5"],
+        "quickstart": ["gguf>=0.17", "qm9pack>=1.0"],
+        "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0"],
     },
     entry_points={"console_scripts": ["instructmol=instructmol.cli:main"]},
 )
