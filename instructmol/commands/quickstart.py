@@ -3,14 +3,20 @@
 import argparse
 from pathlib import Path
 
-from ..quickstart import run_quickstart
+from ..quickstart import QuickstartSettings, run_quickstart
 
-HELP = "the README's main command: build, train and ask a small InstructMol on CPU"
+HELP = "the README's main command: build, train, evaluate and ask a small InstructMol on CPU"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = QuickstartSettings()
     parser.add_argument("--output", type=Path, default=Path("instructmol-quickstart"), help="folder for all artefacts")
+    parser.add_argument("--num-molecules", type=int, default=defaults.num_molecules, help="NCI molecules for stage 1")
+    parser.add_argument("--num-qm9", type=int, default=defaults.num_qm9, help="QM9 molecules for stage 2 (80/10/10)")
+    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
+    parser.add_argument("--eval-limit", type=int, default=defaults.eval_limit, help="evaluate this many test rows")
 
 
 def run(args: argparse.Namespace) -> None:
-    run_quickstart(args.output)
+    settings = QuickstartSettings(args.num_molecules, args.num_qm9, args.max_steps, args.eval_limit)
+    run_quickstart(args.output, settings)

@@ -1,0 +1,58 @@
+"""Batched generation over dataset rows: left padding, greedy by default, a progress bar."""
+
+from collections.abc import Iterable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+
+def row_conversation(row: dict) -> list[dict]:
+    """A dataset row's prompt as a conversation, its molecules as blocks before the first user text
+    (where TRL's collator puts them in training, so train and test prompts are rendered alike)."""
+    molecules = [{"type": "molecule", "molecule": smiles} for smiles in row["images"]]
+    conversation, placed = [], False
+    for message in row["prompt"]:
+        if message["role"] == "user" and not placed:
+            message = {**message, "content": [*molecules, {"type": "text", "text": message["content"]}]}
+            placed = True
+        conversation.append(message)
+    return conversation
+
+
+def batches(items: list, batch_size: int) -> Iterator[list]:
+    for start in range(0, len(items), batch_size):
+        yield items[start : start + batch_size]
+
+
+@torch.no_grad()
+def generate_answers(
+    model,
+    processor,
+    rows: Iterable[dict],
+    batch_size: int = 16,
+    max_new_tokens: int = 64,
+    progress: bool = True,
+    **generate_kwargs,
+) -> Iterator[str]:
+    """Yields the model's answer to each row (in order), generating `batch_size` prompts at a time.
+
+    Prompts are left-padded so that every answer starts right after its prompt; `generate_kwargs` go to
+    `model.generate` (greedy unless `do_sample=True`).
+    """
+    rows = list(rows)
+    processor.tokenizer.padding_side = "left"
+    generate_kwargs.setdefault("do_sample", False)
+    bar = tqdm(total=len(rows), desc="Generating", unit="prompt", disable=not progress)
+    for batch in batches(rows, batch_size):
+        inputs = processor.apply_chat_template(
+            [row_conversation(row) for row in batch],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            processor_kwargs={"padding": True},
+        ).to(model.device)
+        generated = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
+        yield from (answer.strip() for answer in processor.post_process_generation(generated, inputs["input_ids"].shape[1]))
+        bar.update(len(batch))
+    bar.close()

@@ -1,0 +1,78 @@
+"""Every recipe is a valid `trl sft` configuration: TRL's own parser reads each one without leftovers."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
+
+from tests_paths import REPO_ROOT
+
+TRAINING_RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
+ACCELERATE_CONFIGS = sorted((REPO_ROOT / "recipes" / "accelerate").glob("*.yaml"))
+PROJECTOR_ONLY_RECIPES = {"stage1.yaml", "quickstart/stage1.yaml", "ablations/mlp_projector_stage1.yaml", "ablations/stage2_frozen_llm.yaml"}
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def parse_recipe(path: Path):
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig))
+    # An unknown key would be handed to `accelerate launch` and fail there: refuse it here. `--use_cpu`
+    # lets the GPU recipes' bf16 validate on this CPU machine; it changes nothing else.
+    return parser.parse_args_and_config(args=["--config", str(path), "--use_cpu", "true"], fail_with_unknown_args=True)
+
+
+def test_there_is_a_recipe_for_each_stage_task_and_ablation():
+    names = {path.relative_to(REPO_ROOT / "recipes").as_posix() for path in TRAINING_RECIPES}
+    assert {"stage1.yaml", "stage2.yaml", "stage2_gs.yaml", "quickstart/stage1.yaml", "quickstart/stage2.yaml"} <= names
+    assert {f"stage2/{task}.yaml" for task in ("chebi20", "qm9", "bace", "bbbp", "hiv", "forward", "retrosynthesis", "reagent")} <= names
+    assert {"ablations/mlp_projector_stage1.yaml", "ablations/stage2_without_stage1.yaml", "ablations/stage2_frozen_llm.yaml"} <= names
+    assert {path.name for path in ACCELERATE_CONFIGS} >= {"multi_gpu.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml"}
+
+
+@pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
+def test_recipe_parses_with_trls_own_parser(path):
+    script_args, training_args, model_args, mixture_args = parse_recipe(path)
+    assert training_args.trust_remote_code
+    assert training_args.max_length is None  # truncation could cut a molecule's <mol> tokens
+    assert training_args.completion_only_loss
+    assert bool(script_args.dataset_name) != bool(mixture_args.datasets)
+
+
+@pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
+def test_recipe_matches_the_papers_stage(path):
+    _, training_args, model_args, _ = parse_recipe(path)
+    freezing = training_args.model_init_kwargs
+    assert freezing["freeze_graph_encoder"] is True
+    if path.relative_to(REPO_ROOT / "recipes").as_posix() in PROJECTOR_ONLY_RECIPES:
+        assert freezing["freeze_llm"] is True and not model_args.use_peft
+    else:
+        assert model_args.use_peft and model_args.lora_modules_to_save == ["projector"]
+        # The LLM's projections only: never all-linear, which would reach the GIN.
+        assert set(model_args.lora_target_modules) <= set(LORA_TARGETS)
+    if "quickstart" not in path.parts:
+        assert training_args.bf16 and training_args.gradient_checkpointing
+        assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.03
+        assert training_args.weight_decay == 0.0
+        if path.name in ("stage1.yaml", "mlp_projector_stage1.yaml"):
+            assert training_args.learning_rate == 2e-3 and training_args.num_train_epochs == 5
+            assert training_args.per_device_train_batch_size * 8 == 128  # global batch 128 on 8 GPUs
+        elif model_args.use_peft:
+            assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout) == (64, 16, 0.05)
+            assert model_args.lora_target_modules == LORA_TARGETS and training_args.learning_rate == 8e-5
+
+
+def test_stage2_mixtures_hold_every_task_in_their_variant():
+    for name, variant in (("stage2.yaml", "g"), ("stage2_gs.yaml", "gs")):
+        _, _, _, mixture = parse_recipe(REPO_ROOT / "recipes" / name)
+        configs = {entry.name for entry in mixture.datasets}
+        assert configs == {variant, f"all_{variant}", *(f"{task}_{variant}" for task in ("bace", "bbbp", "hiv", "forward", "retrosynthesis", "reagent"))}
+        assert all(entry.split == "train" for entry in mixture.datasets)
+
+
+@pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=lambda p: p.name)
+def test_accelerate_configs_are_complete(path):
+    config = yaml.safe_load(path.read_text())
+    assert config["num_processes"] == (2 if path.name == "cpu_2proc.yaml" else 8)
+    assert config["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP", "MULTI_CPU"}
+    if config["distributed_type"] == "DEEPSPEED":
+        assert config["deepspeed_config"]["zero_stage"] in (2, 3)
