@@ -1,0 +1,242 @@
+"""PubChem molecule-description pairs for InstructMol's stage-1 alignment, with ChEBI-20 test molecules removed.
+
+Config `alignment` (graph only, as stage 1 trains). Sources:
+- `--origin pubchemsft` (default): InstructMol's own `OpenMol/PubChemSFT` on the Hub, file `all_clean.json`
+  (`{smiles: [[question, description], ...]}`, ~330K pairs); no split of its own, so `--validation-fraction`
+  of the molecules (by a seeded hash of the SMILES) becomes the validation split.
+- `--origin pubchem324kv2`: MolCA's `acharkq/PubChem324kV2` (`pretrain.pt`, `train.pt`, `valid.pt`, `test.pt`,
+  PyG InMemoryDatasets with `smiles`, `text` and `cid`); pretrain+train -> train, valid -> validation, test -> test.
+
+As the paper did, rows whose molecule is in the ChEBI-20 test split (same InChIKey) and rows with an empty or too
+short description are dropped.
+
+    python datasets/pubchem.py --output pubchem [--origin pubchemsft] [--source all_clean.json]
+"""
+
+import json
+import zipfile
+from pathlib import Path
+
+from datasets import Dataset
+
+from instructmol.data import (
+    DESCRIPTION_QUESTIONS,
+    EMPTY_TEXT,
+    GS_TEMPLATE_NAMED,
+    MISSING_VALUE,
+    CardSpec,
+    build_task,
+    builder_argument_parser,
+    candidate,
+    candidates_dataset,
+    fetch,
+    find_file,
+    finish_build,
+    hashed_split,
+    hub_dataset_file,
+    inchikey,
+    map_processes,
+    pick_instruction,
+    resolve_molecules,
+    split_fractions,
+    start_build,
+)
+from instructmol.data.molt5 import MOLT5_CHEBI20_URL, chebi20_split_location, read_chebi20_file
+
+TASK = "pubchem_alignment"
+PUBCHEMSFT_FILE = hub_dataset_file("OpenMol/PubChemSFT", "all_clean.json")
+PUBCHEM324K_REPO = "acharkq/PubChem324kV2"
+PUBCHEM324K_SPLITS = {"pretrain.pt": "train", "train.pt": "train", "valid.pt": "validation", "test.pt": "test"}
+IN_CHEBI20_TEST = "molecule in the ChEBI-20 test split"
+DEFAULT_MIN_DESCRIPTION_WORDS = 5
+
+CARD = CardSpec(
+    pretty_name="InstructMol PubChem alignment pairs",
+    summary=(
+        "Molecule-description pairs from PubChem for InstructMol's stage-1 alignment (Cao et al., COLING 2025): "
+        "the graph encoder and the LLM stay frozen and only the projector learns to map atom vectors into the "
+        "LLM's embedding space by describing the molecule. Molecules of the ChEBI-20 test split are removed (by "
+        "InChIKey), as are empty or very short descriptions, as the paper did (about 330K -> 264K pairs)."
+    ),
+    source=(
+        "`--origin pubchemsft`: `all_clean.json` of the Hub dataset `OpenMol/PubChemSFT` (InstructMol's authors), a "
+        "JSON object mapping each SMILES to a list of `[question, description]` pairs; only the descriptions are "
+        "used, the question is drawn from a pool. `--origin pubchem324kv2`: MolCA's `acharkq/PubChem324kV2` "
+        "(`pretrain.pt`, `train.pt`, `valid.pt`, `test.pt`; PyTorch Geometric InMemoryDatasets whose records carry "
+        "`smiles`, `text` (one description per line) and `cid`). Both are derived from PubChem compound "
+        "descriptions, collected as in MoleculeSTM's PubChemSTM."
+    ),
+    license="other",
+    license_details=(
+        "PubChem data is in the public domain (NCBI). `OpenMol/PubChemSFT` is published under the MIT licence; "
+        "descriptions are contributed to PubChem by their data sources, some of which state their own terms. "
+        "InstructMol's authors release their data for research use only."
+    ),
+    notes=(
+        "Format check: the PubChemSFT layout (`all_clean.json` at the repository root, `{smiles: [[q, a], ...]}`) "
+        "follows PyTorch Geometric's `InstructMolDataset` loader and the authors' preprocessing scripts; the "
+        "PubChem324kV2 layout follows MolCA's loader. The builder's tests use files written in these formats; "
+        "neither file was downloaded while writing this builder."
+    ),
+    citations=[
+        """@article{kim2023pubchem,
+  title   = {PubChem 2023 update},
+  author  = {Kim, Sunghwan and Chen, Jie and Cheng, Tiejun and others},
+  journal = {Nucleic Acids Research},
+  volume  = {51},
+  number  = {D1},
+  pages   = {D1373--D1380},
+  year    = {2023}
+}""",
+        """@inproceedings{liu2023molca,
+  title     = {MolCA: Molecular Graph-Language Modeling with Cross-Modal Projector and Uni-Modal Adapter},
+  author    = {Liu, Zhiyuan and Li, Sihang and Luo, Yanchen and Fei, Hao and Cao, Yixin and Kawaguchi, Kenji and Wang, Xiang and Chua, Tat-Seng},
+  booktitle = {Proceedings of EMNLP 2023},
+  year      = {2023}
+}""",
+    ],
+)
+
+
+def too_short(min_words: int) -> str:
+    return f"description shorter than {min_words} words"
+
+
+def description_problem(description: str, min_words: int) -> str:
+    if not description:
+        return EMPTY_TEXT
+    return too_short(min_words) if len(description.split()) < min_words else ""
+
+
+def pubchemsft_candidates(path: Path, seed: int, validation_fraction: float, min_words: int) -> list[dict]:
+    """Candidates from `all_clean.json`: one per (SMILES, description) pair, split by a hash of the SMILES."""
+    with open(path, encoding="utf-8") as file:
+        pairs_by_smiles = json.load(file)
+    if not isinstance(pairs_by_smiles, dict):
+        raise ValueError(f"{path}: expected a JSON object mapping SMILES to [question, description] pairs, "
+                         f"got a {type(pairs_by_smiles).__name__}")
+    fractions = split_fractions(validation_fraction)
+    records = []
+    for molecule_index, (smiles, pairs) in enumerate(pairs_by_smiles.items()):
+        smiles = smiles.strip()
+        split = hashed_split(smiles, seed, fractions)
+        for pair_index, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise ValueError(f"{path}: entry {smiles!r} pair {pair_index} is not [question, description]: "
+                                 f"{pair!r:.200}")
+            description = (pair[1] or "").strip()
+            row_id = f"{molecule_index}-{pair_index}"
+            reason = MISSING_VALUE if not smiles else description_problem(description, min_words)
+            records.append(candidate(row_id=row_id, task=TASK, split=split, molecules=[smiles] if smiles else [],
+                                     instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id),
+                                     target=description, drop_reason=reason))
+    return records
+
+
+def read_pubchem324k_file(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(cids, smiles, texts) of a PubChem324kV2 `.pt` file: PyG's `(data, slices)` of string attributes."""
+    import torch
+    import torch_geometric.data.data as pyg_data
+    import torch_geometric.data.storage as pyg_storage
+
+    # weights_only loading allows just the PyG classes the file is made of; nothing else can execute.
+    allowed = [pyg_data.Data, pyg_data.DataEdgeAttr, pyg_data.DataTensorAttr, pyg_storage.GlobalStorage]
+    with torch.serialization.safe_globals(allowed):
+        data, _ = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [key for key in ("smiles", "text") if key not in data]
+    if missing:
+        raise ValueError(f"{path} lacks the attribute(s) {missing}; it has {sorted(data.keys())}")
+    smiles, texts = _as_list(data["smiles"]), _as_list(data["text"])
+    cids = [str(cid) for cid in _as_list(data["cid"])] if "cid" in data else [""] * len(smiles)
+    if not len(smiles) == len(texts) == len(cids):
+        raise ValueError(f"{path}: {len(smiles)} SMILES, {len(texts)} texts and {len(cids)} CIDs do not pair up")
+    return cids, smiles, texts
+
+
+def _as_list(values) -> list:
+    # PyG's collate keeps a one-record dataset's attribute as the value itself, not a one-item list; numeric
+    # attributes (CIDs in some releases) are tensors.
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    return [values] if isinstance(values, (str, int)) else list(values)
+
+
+def pubchem324k_folder(source: str | None) -> Path:
+    """A folder with the four `.pt` files: `--source` as given, or the Hub repository (zips unpacked)."""
+    if source:
+        return fetch(source)
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(PUBCHEM324K_REPO, repo_type="dataset", allow_patterns=["*.pt", "*.zip"]))
+    for archive in folder.rglob("*.zip"):
+        zipfile.ZipFile(archive).extractall(archive.parent)
+    return folder
+
+
+def pubchem324k_candidates(folder: Path, seed: int, min_words: int) -> list[dict]:
+    """Candidates from PubChem324kV2; a record's description is its text lines joined by spaces (as MolCA does)."""
+    records = []
+    for file_name, split in PUBCHEM324K_SPLITS.items():
+        cids, smiles_list, texts = read_pubchem324k_file(find_file(folder, file_name))
+        for index, (cid, smiles, text) in enumerate(zip(cids, smiles_list, texts)):
+            smiles = (smiles or "").strip()
+            description = " ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+            row_id = f"{file_name.removesuffix('.pt')}-{index}" + (f"-cid{cid}" if cid else "")
+            reason = MISSING_VALUE if not smiles else description_problem(description, min_words)
+            records.append(candidate(row_id=row_id, task=TASK, split=split, molecules=[smiles] if smiles else [],
+                                     instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id),
+                                     target=description, drop_reason=reason))
+    return records
+
+
+def chebi20_test_inchikeys(location: str) -> set[str]:
+    frame = read_chebi20_file(location)
+    return {key for key in map(inchikey, frame["SMILES"]) if key}
+
+
+def _mark_chebi20_test_batch(batch: dict[str, list], test_inchikeys: set[str]) -> dict[str, list]:
+    reasons = [
+        IN_CHEBI20_TEST if not reason and any(inchikey(smiles) in test_inchikeys for smiles in images) else reason
+        for images, reason in zip(batch["images"], batch["drop_reason"])
+    ]
+    return {"drop_reason": reasons}
+
+
+def mark_chebi20_test_molecules(checked: Dataset, test_inchikeys: set[str], num_proc: int | None) -> Dataset:
+    """Marks rows whose molecule has the InChIKey of a ChEBI-20 test molecule (so stage 1 never sees them)."""
+    return checked.map(_mark_chebi20_test_batch, batched=True, fn_kwargs={"test_inchikeys": test_inchikeys},
+                       num_proc=map_processes(num_proc, len(checked)),
+                       desc="Removing ChEBI-20 test molecules")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = builder_argument_parser(
+        __doc__.splitlines()[0],
+        source_help="local copy of the source: all_clean.json (pubchemsft) or a folder with the .pt files "
+        "(pubchem324kv2); default: download from the Hub",
+        with_gs=False,
+    )
+    parser.add_argument("--origin", choices=["pubchemsft", "pubchem324kv2"], default="pubchemsft")
+    parser.add_argument("--chebi20-test", default=chebi20_split_location(MOLT5_CHEBI20_URL, "test"),
+                        help="ChEBI-20 test.txt (path or URL) whose molecules are removed")
+    parser.add_argument("--min-description-words", type=int, default=DEFAULT_MIN_DESCRIPTION_WORDS,
+                        help="drop descriptions with fewer words (the paper does not state its threshold)")
+    parser.add_argument("--validation-fraction", type=float, default=0.01,
+                        help="share of PubChemSFT molecules held out for validation")
+    args = parser.parse_args(argv)
+    start_build(args)
+
+    if args.origin == "pubchemsft":
+        records = pubchemsft_candidates(fetch(args.source or PUBCHEMSFT_FILE), args.seed, args.validation_fraction,
+                                        args.min_description_words)
+    else:
+        records = pubchem324k_candidates(pubchem324k_folder(args.source), args.seed, args.min_description_words)
+    checked = resolve_molecules(candidates_dataset(records), notation="smiles", max_atoms=args.max_atoms,
+                                gs_notation=None, num_proc=args.num_proc)
+    checked = mark_chebi20_test_molecules(checked, chebi20_test_inchikeys(args.chebi20_test), args.num_proc)
+    build = build_task("alignment", TASK, checked, configs={"alignment": "g"}, gs_template=GS_TEMPLATE_NAMED)
+    finish_build(args, CARD, [build])
+
+
+if __name__ == "__main__":
+    main()

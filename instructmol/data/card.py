@@ -1,0 +1,142 @@
+"""Dataset cards: YAML `configs` that `load_dataset` and the Hub read, then sources, licence, schema and counts."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from .build import TaskBuild, counts_table, parquet_path
+from .schema import ROW_FEATURES
+
+INSTRUCTMOL_CITATION = """@inproceedings{cao2025instructmol,
+  title     = {InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
+  author    = {Cao, He and Liu, Zijing and Lu, Xingyu and Yao, Yuan and Li, Yu},
+  booktitle = {Proceedings of the 31st International Conference on Computational Linguistics (COLING 2025)},
+  year      = {2025}
+}"""
+
+_COLUMN_DESCRIPTIONS = {
+    "images": "the molecules given to the model as graphs, as SMILES (the column TRL's multimodal collator reads)",
+    "prompt": '`[{"role": "user", "content": instruction}]`; GS configs add the molecule string to the instruction',
+    "completion": '`[{"role": "assistant", "content": answer}]`',
+    "task": "the task name, so that mixtures of configs can be evaluated per task",
+    "id": "the row's id in the source (a CID, a QM9 index, a source row number)",
+    "smiles": "the molecules of `images` joined by '.'",
+    "target": "the answer as a string (a description, a number, Yes/No, a SELFIES or SMILES)",
+}
+
+
+@dataclass
+class CardSpec:
+    """What a builder says about its dataset; `write_card` adds configs, schema, counts and the build command."""
+
+    pretty_name: str
+    summary: str
+    source: str
+    license: str
+    license_details: str
+    citations: list[str] = field(default_factory=list)
+    notes: str = ""
+
+
+def _configs_yaml(builds: list[TaskBuild]) -> list[dict]:
+    configs = []
+    for build in builds:
+        for config, splits in build.configs.items():
+            configs.append(
+                {
+                    "config_name": config,
+                    "data_files": [{"split": split, "path": parquet_path(config, split)} for split in splits],
+                }
+            )
+    configs[0]["default"] = True
+    return configs
+
+
+def _configs_table(builds: list[TaskBuild]) -> str:
+    splits = sorted({split for build in builds for config in build.configs.values() for split in config},
+                    key=lambda split: ("train", "validation", "test").index(split))
+    lines = ["| config | task | " + " | ".join(splits) + " |", "|" + "---|" * (len(splits) + 2)]
+    for build in builds:
+        for config, config_splits in build.configs.items():
+            sizes = [str(config_splits[split].num_rows) if split in config_splits else "-" for split in splits]
+            lines.append(f"| `{config}` | `{build.task}` | " + " | ".join(sizes) + " |")
+    return "\n".join(lines)
+
+
+def _schema_section() -> str:
+    columns = "\n".join(f"- `{name}`: {text}" for name, text in _COLUMN_DESCRIPTIONS.items())
+    features = "\n".join(f"{name}: {feature!r}" for name, feature in ROW_FEATURES.items())
+    return f"{columns}\n\nFeatures (identical in every InstructMol dataset and config):\n\n```\n{features}\n```"
+
+
+def render_card(spec: CardSpec, builds: list[TaskBuild], command: str, repo_id: str | None) -> str:
+    """The README.md text of a dataset folder."""
+    card_data = DatasetCardData(
+        license=spec.license,
+        pretty_name=spec.pretty_name,
+        language=["en"],
+        task_categories=["text-generation"],
+        tags=["chemistry", "molecules", "instructmol", "multimodal"],
+        configs=_configs_yaml(builds),
+    )
+    first_config = next(iter(builds[0].configs))
+    citations = "\n\n".join([INSTRUCTMOL_CITATION, *spec.citations])
+    notes = f"\n\n{spec.notes}" if spec.notes else ""
+    return f"""---
+{card_data.to_yaml()}
+---
+
+# {spec.pretty_name}
+
+{spec.summary}
+
+## Configs
+
+{_configs_table(builds)}
+
+```python
+from datasets import load_dataset
+
+dataset = load_dataset("{repo_id or 'path/to/this/folder'}", "{first_config}")
+```
+
+## Row schema
+
+{_schema_section()}
+
+## Source
+
+{spec.source}{notes}
+
+## How it was built
+
+```
+{command}
+```
+
+Every molecule was checked with the InstructMol processor's own featurizer
+(`processing_instructmol.MolecularGraphFeaturizer`); rows the model could not read, and rows with missing or
+unusable values, were dropped and are counted here by reason:
+
+{counts_table(builds)}
+
+## Licence
+
+{spec.license_details}
+
+## Citation
+
+```bibtex
+{citations}
+```
+"""
+
+
+def write_card(output_dir: Path, spec: CardSpec, builds: list[TaskBuild], command: str,
+               repo_id: str | None = None) -> Path:
+    """Writes README.md (validated by huggingface_hub's card parser) into the dataset folder."""
+    card = DatasetCard(render_card(spec, builds, command, repo_id))
+    path = output_dir / "README.md"
+    card.save(path)
+    return path

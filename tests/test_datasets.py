@@ -1,0 +1,535 @@
+"""End-to-end tests of the dataset builders in `datasets/`: each runs as a subprocess on small files written here in
+its source's exact format (with deliberately bad rows), and `load_dataset` reads what it wrote.
+
+Builder processes start slowly (importing the processor imports transformers), so all builds run once per session,
+two at a time, and the tests read their outputs.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from datasets import load_dataset
+from rdkit import RDConfig
+
+from instructmol.data import ROW_FEATURES, murcko_scaffold
+from processing_instructmol import MolecularGraphFeaturizer
+
+from hub_server import LoopbackHub
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILDERS = REPO_ROOT / "datasets"
+REAL_CHEBI20 = REPO_ROOT.parent / "shared" / "data" / "chebi20"
+NCI_SMILES = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
+
+LONG_CHAIN = "C" * 50  # 50 heavy atoms: over the --max-atoms 40 the fixture builds use
+MAX_ATOMS = "40"
+
+
+# ---------------------------------------------------------------- source fixtures, in each source's exact format
+
+
+def write_chebi20(folder: Path) -> Path:
+    """MolT5's layout: train/validation/test.txt, tab-separated, header `CID\\tSMILES\\tdescription`."""
+    folder.mkdir(parents=True)
+    rows = {
+        "train": [
+            ("702", "CCO", 'The molecule is a primary alcohol that is ethane substituted by a "hydroxy" group.'),
+            ("241", "c1ccccc1", "The molecule is a benzenoid aromatic compound."),
+            ("887", "CO", "The molecule is the simplest aliphatic alcohol."),
+            ("180", "CC(C)=O", "The molecule is a methyl ketone that is propane with an oxo group."),
+            ("1", "C1CC", "An unclosed ring: RDKit rejects it."),
+            ("2", LONG_CHAIN, "The molecule is a long alkane."),
+            ("3", "CCN", ""),
+        ],
+        "validation": [("8857", "CC(=O)OC", "The molecule is an acetate ester.")],
+        "test": [
+            ("176", "CC(=O)O", "The molecule is a simple monocarboxylic acid."),
+            ("5793", "C/C=C\\\\C", "Bond directions written escaped, as MolT5's files write them."),
+        ],
+    }
+    for split, split_rows in rows.items():
+        with open(folder / f"{split}.txt", "w", encoding="utf-8") as file:
+            file.write("CID\tSMILES\tdescription\n")
+            file.writelines("\t".join(row) + "\n" for row in split_rows)
+    return folder
+
+
+def write_pubchemsft(path: Path) -> Path:
+    """`all_clean.json`: {smiles: [[question, description], ...]}."""
+    question = "Could you give me a brief overview of this molecule?"
+    pairs = {
+        "CCCC": [[question, "The molecule is butane, an alkane with four carbon atoms."],
+                 [question, "The molecule is a gas used as a fuel and in lighters."]],
+        "c1ccncc1": [[question, "The molecule is pyridine, an azaarene and a monocyclic heteroarene."]],
+        "OC(C)=O": [[question, "The molecule is acetic acid, written differently from the ChEBI-20 test row."]],
+        "CCOCC": [[question, "Diethyl ether."], [question, ""]],
+        "C1CC": [[question, "An unclosed ring that the featurizer rejects outright."]],
+        LONG_CHAIN: [[question, "The molecule is a long alkane chain with fifty carbon atoms."]],
+    }
+    path.write_text(json.dumps(pairs), encoding="utf-8")
+    return path
+
+
+def _record(instruction: str, selfies_input: str, output, split: str) -> dict:
+    return {"instruction": instruction, "input": selfies_input, "output": output,
+            "metadata": {"task": "fixture", "split": split}}
+
+
+def write_mol_instructions_zip(path: Path) -> Path:
+    """`Molecule-oriented_Instructions.zip`: one JSON list of records per task, inside a top-level folder."""
+    homo, lumo = "What is the HOMO energy of this molecule?", "Please provide the LUMO energy value for this molecule."
+    gap = "Please provide the energy separation between the highest occupied and lowest unoccupied molecular " \
+          "orbitals (HOMO-LUMO gap) of this molecule."
+    molecules = ["[C][C][O]", "[C][=C][C][=C][C][=C][Ring1][=Branch1]", "[C][C][=O]", "[N][C][C][O]",
+                 "[C][O][C]", "[C][C][C][N]"]
+    properties = []
+    for index, selfies_input in enumerate(molecules):
+        split = "test" if index == 0 else "train"
+        properties += [_record(homo, selfies_input, -0.25 - index / 100, split),  # a JSON number, as some releases
+                       _record(lumo, selfies_input, f"{0.01 * index:.4f}", split),
+                       _record(gap, selfies_input, f"{0.3 + index / 100:.4f}", split)]
+    properties += [
+        _record("What is the dipole moment of this molecule?", "[C][O]", "1.2", "train"),  # no HOMO/LUMO/gap
+        _record(homo, "[Xyz]", "-0.2", "train"),  # not a SELFIES symbol
+        _record(lumo, "[C][C]", "", "train"),  # missing value
+        _record(gap, "[C][N]", "0.31", "validation"),  # split the source does not have
+    ]
+    forward = "With the provided reactants and reagents, propose a potential product."
+    retro = "Please suggest potential reactants for the given product."
+    reagent = "Please suggest some possible reagents that could have been used in the following chemical reaction."
+    tasks = {
+        "forward_reaction_prediction.json": [
+            _record(forward, "[C][C][O].[C][C][=Branch1][C][=O][O]", "[C][C][O][C][Branch1][C][C][=O]", "train"),
+            _record(forward, "[C][O].[C][C][=Branch1][C][=O][Cl]", "[C][O][C][Branch1][C][C][=O]", "test"),
+            _record(forward, "[N][C][C].[C][C][=Branch1][C][=O][Cl]", "[C][C][N][C][Branch1][C][C][=O]", "train"),
+            _record(forward, "[C][C].[Xyz]", "[C][C]", "train"),  # a reactant that is no SELFIES
+            _record(forward, "[C][O].[C][C]", "[Xyz]", "train"),  # a target that is no SELFIES
+        ],
+        "retrosynthesis.json": [
+            _record(retro, "[C][C][O][C][Branch1][C][C][=O]", "[C][C][O].[C][C][=Branch1][C][=O][O]", "train"),
+            _record(retro, "[C][O][C][Branch1][C][C][=O]", "[C][O].[C][C][=Branch1][C][=O][Cl]", "test"),
+            _record(retro, "[C][" + "C][" * 49 + "C]", "[C][C]", "train"),  # 51 atoms: over --max-atoms
+        ],
+        "reagent_prediction.json": [
+            _record(reagent, "[C][C][O].[C][C][=Branch1][C][=O][O]>>[C][C][O][C][Branch1][C][C][=O]",
+                    "[O][=S][=Branch1][C][=O][Branch1][C][O][O]", "train"),
+            _record(reagent, "[C][O].[C][C][=Branch1][C][=O][Cl]>>[C][O][C][Branch1][C][C][=O]",
+                    "[C][C][N][Branch1][Ring1][C][C][C][C]", "test"),
+            _record(reagent, "[C][O].[C][C]", "[O]", "train"),  # not a reaction: no '>>'
+        ],
+        "property_prediction.json": properties,
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for file_name, records in tasks.items():
+            archive.writestr(f"Molecule-oriented_Instructions/{file_name}", json.dumps(records))
+    return path
+
+
+def nci_smiles(count: int, start: int = 0) -> list[str]:
+    """Real molecules (RDKit's NCI file) that the featurizer reads, for splits that need many scaffolds."""
+    featurizer = MolecularGraphFeaturizer()
+    smiles = [line.split("\t")[0] for line in NCI_SMILES.read_text().splitlines()[start:]]
+    readable = []
+    for molecule in smiles:
+        try:
+            if featurizer.featurize(molecule).num_atoms <= int(MAX_ATOMS):
+                readable.append(molecule)
+        except ValueError:
+            continue
+        if len(readable) == count:
+            return readable
+    raise AssertionError("not enough readable NCI molecules")
+
+
+def write_moleculenet(folder: Path) -> Path:
+    """DeepChem's CSVs, in MoleculeSTM's mirror layout (`<name>/raw/<file>`): bace.csv, BBBP.csv, HIV.csv."""
+    molecules = nci_smiles(60)
+    for name in ("bace", "bbbp", "hiv"):
+        (folder / name / "raw").mkdir(parents=True)
+    bace = pd.DataFrame({"mol": molecules[:40] + ["C1CC", "CCO"], "CID": [f"BACE_{i}" for i in range(42)],
+                         "Class": [str(i % 2) for i in range(41)] + [""], "pIC50": ["5.0"] * 42})
+    bace.to_csv(folder / "bace" / "raw" / "bace.csv", index=False)
+    bbbp = pd.DataFrame({"num": range(1, 31), "name": [f"drug {i}" for i in range(30)],
+                         "p_np": [i % 2 for i in range(30)], "smiles": molecules[20:50]})
+    bbbp.to_csv(folder / "bbbp" / "raw" / "BBBP.csv", index=False)
+    hiv = pd.DataFrame({"smiles": molecules[30:60], "activity": ["CI"] * 30, "HIV_active": [i % 3 == 0 for i in
+                                                                                          range(30)]})
+    hiv["HIV_active"] = hiv["HIV_active"].astype(int)
+    hiv.to_csv(folder / "hiv" / "raw" / "HIV.csv", index=False)
+    return folder
+
+
+# ---------------------------------------------------------------- running the builders
+
+
+def builder_command(script: str, output: Path, *options: str) -> list[str]:
+    return [sys.executable, str(BUILDERS / script), "--output", str(output), *options]
+
+
+def run_builder(command: list[str]) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=REPO_ROOT, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Every builder run the tests inspect, keyed by name: (finished process, output folder)."""
+    sources = tmp_path_factory.mktemp("sources")
+    outputs = tmp_path_factory.mktemp("outputs")
+    chebi20 = write_chebi20(sources / "chebi20")
+    zip_path = write_mol_instructions_zip(sources / "Molecule-oriented_Instructions.zip")
+    fixture_options = ("--max-atoms", MAX_ATOMS)
+    commands = {
+        "chebi20": builder_command("chebi20.py", outputs / "chebi20", "--source", str(chebi20), "--seed", "1",
+                                   "--num-proc", "2", *fixture_options),
+        "chebi20_same_seed": builder_command("chebi20.py", outputs / "chebi20_same_seed", "--source", str(chebi20),
+                                             "--seed", "1", "--num-proc", "1", *fixture_options),
+        "chebi20_other_seed": builder_command("chebi20.py", outputs / "chebi20_other_seed", "--source",
+                                              str(chebi20), "--seed", "2", "--num-proc", "1", *fixture_options),
+        "pubchem": builder_command("pubchem.py", outputs / "pubchem", "--source",
+                                   str(write_pubchemsft(sources / "all_clean.json")), "--chebi20-test",
+                                   str(chebi20 / "test.txt"), "--validation-fraction", "0.3", *fixture_options),
+        "qm9_mol_instructions": builder_command("qm9.py", outputs / "qm9_mol_instructions", "--source",
+                                                str(zip_path), "--validation-fraction", "0.3", *fixture_options),
+        "qm9pack": builder_command("qm9.py", outputs / "qm9pack", "--origin", "qm9pack", "--limit", "400",
+                                   "--num-proc", "2"),
+        "moleculenet": builder_command("moleculenet.py", outputs / "moleculenet", "--source",
+                                       str(write_moleculenet(sources / "MoleculeNet_data")), *fixture_options),
+        "reactions": builder_command("reactions.py", outputs / "reactions", "--source", str(zip_path),
+                                     "--validation-fraction", "0.3", *fixture_options),
+        "reactions_smiles": builder_command("reactions.py", outputs / "reactions_smiles", "--source",
+                                            str(zip_path), "--tasks", "forward", "--target-format", "smiles",
+                                            "--gs-notation", "smiles", *fixture_options),
+        "quickstart": builder_command("quickstart.py", outputs / "quickstart", "--num-molecules", "300",
+                                      "--num-qm9", "300"),
+    }
+    if REAL_CHEBI20.is_dir():
+        commands["chebi20_real"] = builder_command("chebi20.py", outputs / "chebi20_real", "--source",
+                                                   str(REAL_CHEBI20), "--splits", "test", "--num-proc", "2")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        finished = dict(zip(commands, pool.map(run_builder, commands.values())))
+    return {name: (process, Path(commands[name][3])) for name, process in finished.items()}
+
+
+def built(builds: dict, name: str) -> Path:
+    process, output = builds[name]
+    assert process.returncode == 0, f"{name} failed:\n{process.stdout[-3000:]}\n{process.stderr[-5000:]}"
+    return output
+
+
+def load(output: Path, config: str, tmp_path: Path, **kwargs):
+    return load_dataset(str(output), config, cache_dir=str(tmp_path / "cache"), **kwargs)
+
+
+def parquet_digests(output: Path) -> dict[str, str]:
+    return {str(path.relative_to(output)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(output.glob("data/*/*.parquet"))}
+
+
+def card_counts(output: Path) -> pd.DataFrame:
+    """The card's table of rows in, rows out and drops, as a frame (one row per task and split)."""
+    lines = [line for line in (output / "README.md").read_text().splitlines() if line.startswith("| ")]
+    start = next(index for index, line in enumerate(lines) if line.startswith("| task | configs | split"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[start + 1:]]
+    frame = pd.DataFrame(rows, columns=header)
+    numeric = [column for column in header if column not in ("task", "configs", "split")]
+    frame[numeric] = frame[numeric].astype(int)
+    return frame
+
+
+def drops(output: Path, task: str, split: str) -> dict[str, int]:
+    row = card_counts(output).query("task == @task and split == @split").iloc[0]
+    return {column.removeprefix("dropped: "): value for column, value in row.items()
+            if column.startswith("dropped: ") and value}
+
+
+def drops_from_train(output: Path, task: str) -> dict[str, int]:
+    """Drops of source train rows, wherever the validation hash sent them."""
+    total: dict[str, int] = {}
+    for split in ("train", "validation"):
+        if ((card_counts(output).task == task) & (card_counts(output).split == split)).any():
+            for reason, count in drops(output, task, split).items():
+                total[reason] = total.get(reason, 0) + count
+    return total
+
+
+def assert_readable_rows(dataset) -> None:
+    """The one schema, and every molecule of `images` passes the processor's featurizer."""
+    featurizer = MolecularGraphFeaturizer()
+    for split in dataset.values():
+        assert split.features == ROW_FEATURES
+        for row in split:
+            assert row["images"] and row["smiles"] == ".".join(row["images"])
+            for smiles in row["images"]:
+                featurizer.featurize(smiles)
+            assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+            assert row["completion"][0]["content"] == row["target"] != ""
+
+
+# ---------------------------------------------------------------- ChEBI-20
+
+
+def test_chebi20_rows_counts_and_drops(builds, tmp_path):
+    output = built(builds, "chebi20")
+    dataset = load(output, "g", tmp_path)
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 4, "validation": 1, "test": 2}
+    assert_readable_rows(dataset)
+    assert drops(output, "description", "train") == {
+        "SMILES rejected by the featurizer": 1, "more than 40 heavy atoms": 1, "empty text": 1}
+    counts = card_counts(output).set_index("split")
+    assert counts.loc["train", "rows in"] == 7 and counts.loc["train", "rows out"] == 4
+    ethanol = next(row for row in dataset["train"] if row["id"] == "702")
+    assert ethanol["images"] == ["CCO"] and ethanol["task"] == "chebi20_description"
+    assert ethanol["target"].startswith("The molecule is a primary alcohol")
+    # The printed summary and the card agree.
+    assert "| description | g, gs | train | 7 | 4 |" in builds["chebi20"][0].stdout
+
+
+def test_chebi20_gs_prompt_adds_selfies(builds, tmp_path):
+    output = built(builds, "chebi20")
+    g_rows = {row["id"]: row for row in load(output, "g", tmp_path)["test"]}
+    gs_rows = {row["id"]: row for row in load(output, "gs", tmp_path)["test"]}
+    assert g_rows.keys() == gs_rows.keys()
+    acid_g, acid_gs = g_rows["176"]["prompt"][0]["content"], gs_rows["176"]["prompt"][0]["content"]
+    assert acid_gs == f"{acid_g} The compound SELFIES sequence is: [C][C][=Branch1][C][=O][O]"
+    # MolT5's escaped bond directions still get a SELFIES string (RDKit rewrites the SMILES first).
+    assert "The compound SELFIES sequence is: [C]" in gs_rows["5793"]["prompt"][0]["content"]
+    assert "SELFIES" not in acid_g
+
+
+def test_same_seed_gives_byte_identical_parquet_and_other_seed_differs(builds):
+    first = parquet_digests(built(builds, "chebi20"))
+    assert first and first == parquet_digests(built(builds, "chebi20_same_seed"))  # also 2 processes vs 1
+    other = parquet_digests(built(builds, "chebi20_other_seed"))
+    assert other.keys() == first.keys() and other != first
+
+
+def test_streaming_load(builds, tmp_path):
+    output = built(builds, "chebi20")
+    streamed = load(output, "gs", tmp_path, streaming=True)
+    rows = list(streamed["train"])
+    assert len(rows) == 4 and rows[0].keys() == ROW_FEATURES.keys()
+
+
+@pytest.mark.skipif(not REAL_CHEBI20.is_dir(), reason=f"real ChEBI-20 splits not found at {REAL_CHEBI20}")
+def test_chebi20_real_test_split(builds, tmp_path):
+    output = built(builds, "chebi20_real")
+    test = load(output, "gs", tmp_path)["test"]
+    counts = card_counts(output).iloc[0]
+    assert counts["rows in"] == 3300 and counts["rows out"] == len(test)
+    assert 3200 < len(test) < 3300  # a few molecules over 256 atoms or without a SELFIES encoding are dropped
+    assert sum(counts[column] for column in counts.index if column.startswith("dropped: ")) == 3300 - len(test)
+    assert_readable_rows({"test": test.select(range(0, len(test), 50))})
+
+
+def test_wrong_columns_fail_naming_them(tmp_path):
+    source = tmp_path / "chebi20"
+    source.mkdir()
+    (source / "test.txt").write_text("CID\tsmiles\ttext\n1\tCCO\tEthanol.\n")
+    process = run_builder(builder_command("chebi20.py", tmp_path / "out", "--source", str(source), "--splits",
+                                          "test"))
+    assert process.returncode != 0
+    assert "lacks the column(s) ['SMILES', 'description']" in process.stderr
+
+
+# ---------------------------------------------------------------- PubChem (stage 1)
+
+
+def test_pubchem_removes_chebi20_test_molecules_and_short_descriptions(builds, tmp_path):
+    output = built(builds, "pubchem")
+    dataset = load(output, "alignment", tmp_path)
+    assert_readable_rows(dataset)
+    kept = [row for split in dataset.values() for row in split]
+    assert sorted(row["smiles"] for row in kept) == ["CCCC", "CCCC", "c1ccncc1"]
+    counts = card_counts(output)
+    assert counts["rows in"].sum() == 8 and counts["rows out"].sum() == 3
+    dropped = counts.filter(like="dropped: ").sum().to_dict()
+    assert dropped == {"dropped: molecule in the ChEBI-20 test split": 1,
+                       "dropped: description shorter than 5 words": 1, "dropped: empty text": 1,
+                       "dropped: SMILES rejected by the featurizer": 1, "dropped: more than 40 heavy atoms": 1}
+    # Both descriptions of one molecule stay in one split.
+    assert len({split for split, rows in dataset.items() for row in rows if row["smiles"] == "CCCC"}) == 1
+
+
+# ---------------------------------------------------------------- QM9
+
+
+def test_qm9_from_mol_instructions(builds, tmp_path):
+    output = built(builds, "qm9_mol_instructions")
+    homo = load(output, "homo_gs", tmp_path)
+    assert_readable_rows(homo)
+    assert {row["task"] for split in homo.values() for row in split} == {"qm9_homo"}
+    test_row = homo["test"][0]
+    assert test_row["images"] == ["CCO"] and test_row["target"] == "-0.25"
+    assert test_row["prompt"][0]["content"] == ("What is the HOMO energy of this molecule? "
+                                                "The compound SELFIES sequence is: [C][C][O]")
+    gap = load(output, "gap_g", tmp_path)
+    assert all(row["prompt"][0]["content"].startswith("Please provide the energy separation")
+               for split in gap.values() for row in split)
+    assert sum(len(split) for split in gap.values()) == 6
+    everything = load(output, "all_g", tmp_path)
+    assert sum(len(split) for split in everything.values()) == 18
+    all_drops = card_counts(output).query("task == 'all'").filter(like="dropped: ").sum()
+    assert all_drops[all_drops > 0].to_dict() == {
+        "dropped: instruction names no HOMO, LUMO or gap": 1, "dropped: SELFIES cannot be decoded": 1,
+        "dropped: missing value": 1, "dropped: metadata.split is neither train nor test": 1}
+    # Each molecule's rows share one split (validation is carved from train by molecule).
+    split_of = {}
+    for split, rows in everything.items():
+        for row in rows:
+            assert split_of.setdefault(row["smiles"], split) == split
+
+
+def test_qm9_from_qm9pack(builds, tmp_path):
+    output = built(builds, "qm9pack")
+    gap = load(output, "gap_g", tmp_path)
+    assert_readable_rows(gap)
+    assert sum(len(split) for split in gap.values()) == 400 and set(gap) == {"train", "validation", "test"}
+    qm9 = pd.concat(pd.read_csv(path, usecols=["Index", "SMILES", "HOMO_LUMO_gap_au"])
+                    for path in sorted(next(Path(p) for p in sys.path if (Path(p) / "qm9pack").is_dir())
+                                       .joinpath("qm9pack", "data").glob("qm9_part*.csv"))).set_index("Index")
+    for row in gap["test"]:
+        assert row["target"] == f"{qm9.loc[int(row['id']), 'HOMO_LUMO_gap_au']:.4f}"
+        assert row["smiles"] == qm9.loc[int(row["id"]), "SMILES"]
+    assert {split: len(rows) for split, rows in load(output, "all_gs", tmp_path).items()} == {
+        split: 3 * len(rows) for split, rows in gap.items()}
+
+
+# ---------------------------------------------------------------- MoleculeNet
+
+
+def test_moleculenet_scaffold_split_is_disjoint(builds, tmp_path):
+    output = built(builds, "moleculenet")
+    for name, rows_kept in (("bace", 40), ("bbbp", 30), ("hiv", 30)):
+        dataset = load(output, f"{name}_gs", tmp_path)
+        assert_readable_rows(dataset)
+        assert sum(len(split) for split in dataset.values()) == rows_kept
+        assert len(dataset["train"]) >= len(dataset["validation"]) > 0 and len(dataset["test"]) > 0
+        scaffolds = {split: {murcko_scaffold(smiles) for smiles in rows["smiles"]} for split, rows in dataset.items()}
+        assert not scaffolds["train"] & scaffolds["validation"]
+        assert not scaffolds["train"] & scaffolds["test"]
+        assert not scaffolds["validation"] & scaffolds["test"]
+        assert {row["target"] for split in dataset.values() for row in split} == {"Yes", "No"}
+    assert drops(output, "bace", "(before splitting)") == {"SMILES rejected by the featurizer": 1,
+                                                            "missing value": 1}
+
+
+def test_moleculenet_wrong_columns_fail_naming_them(tmp_path):
+    folder = tmp_path / "moleculenet"
+    folder.mkdir()
+    pd.DataFrame({"smiles": ["CCO"], "Class": [1]}).to_csv(folder / "bace.csv", index=False)
+    process = run_builder(builder_command("moleculenet.py", tmp_path / "out", "--source", str(folder),
+                                          "--datasets", "bace"))
+    assert process.returncode != 0 and "lacks the column(s) ['mol']" in process.stderr
+
+
+# ---------------------------------------------------------------- reactions
+
+
+def test_reactions_graphs_per_task(builds, tmp_path):
+    output = built(builds, "reactions")
+    forward = load(output, "forward_g", tmp_path)
+    assert_readable_rows(forward)
+    test_row = forward["test"][0]
+    assert test_row["images"] == ["CO", "CC(=O)Cl"]  # every reactant is a graph
+    assert test_row["target"] == "[C][O][C][Branch1][C][C][=O]"
+    assert test_row["prompt"][0]["content"] == "With the provided reactants and reagents, propose a potential product."
+    forward_gs = load(output, "forward_gs", tmp_path)["test"][0]
+    assert forward_gs["prompt"][0]["content"].endswith(" [C][O].[C][C][=Branch1][C][=O][Cl]")
+    retro = load(output, "retrosynthesis_g", tmp_path)["test"][0]
+    assert retro["images"] == ["COC(C)=O"]  # the product
+    reagent = load(output, "reagent_gs", tmp_path)["test"][0]
+    assert reagent["images"] == ["CO", "CC(=O)Cl"]  # the reactants, not the product
+    assert reagent["prompt"][0]["content"].endswith(">>[C][O][C][Branch1][C][C][=O]")
+    assert drops_from_train(output, "forward") == {"SELFIES cannot be decoded": 1,
+                                                   "target SELFIES cannot be decoded": 1}
+    assert drops_from_train(output, "retrosynthesis") == {"more than 40 heavy atoms": 1}
+    assert drops_from_train(output, "reagent") == {"input is not a reaction (no '>>')": 1}
+
+
+def test_reactions_smiles_targets_and_prompts(builds, tmp_path):
+    output = built(builds, "reactions_smiles")
+    row = load(output, "forward_gs", tmp_path)["test"][0]
+    assert row["target"] == "COC(C)=O"
+    assert row["prompt"][0]["content"].endswith(" CO.CC(=O)Cl")
+
+
+# ---------------------------------------------------------------- quickstart
+
+
+def test_quickstart_short_answers(builds, tmp_path):
+    output = built(builds, "quickstart")
+    alignment = load(output, "alignment", tmp_path)
+    gap = load(output, "gap", tmp_path)
+    assert_readable_rows(alignment)
+    assert_readable_rows(gap)
+    assert sum(len(split) for split in gap.values()) == 300
+    assert 290 <= sum(len(split) for split in alignment.values()) <= 300  # a few NCI SMILES are unreadable
+    for row in alignment["train"]:
+        assert row["target"].startswith("The molecule has the formula ") and len(row["target"]) < 220
+    for row in gap["train"]:
+        whole, decimals = row["target"].lstrip("-").split(".")
+        assert whole.isdigit() and len(decimals) == 4
+    assert {row["task"] for row in gap["train"]} == {"qm9_gap"}
+
+
+def test_every_builder_writes_identical_features(builds, tmp_path):
+    outputs = ["chebi20", "pubchem", "qm9_mol_instructions", "qm9pack", "moleculenet", "reactions", "quickstart"]
+    for name in outputs:
+        output = built(builds, name)
+        for path in output.glob("data/*/*.parquet"):
+            parquet = load_dataset("parquet", data_files=str(path), cache_dir=str(tmp_path / "cache"))
+            assert parquet["train"].features == ROW_FEATURES, (name, path)
+
+
+# ---------------------------------------------------------------- pushing to a Hub (a loopback one)
+
+PULL_SCRIPT = """
+    import json, sys
+    from datasets import load_dataset
+    repo, output = sys.argv[1:]
+    rows = {config: load_dataset(repo, config, split="test").to_list() for config in ("g", "gs")}
+    json.dump(rows, open(output, "w"))
+"""
+
+
+def hub_environment(hub: LoopbackHub, home: Path) -> dict[str, str]:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("HF_")}
+    environment.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(home), HF_TOKEN=hub.token,
+                       HF_HUB_DISABLE_TELEMETRY="1")
+    return environment
+
+
+def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
+    hub = LoopbackHub(tmp_path / "hub-storage").start()
+    try:
+        repo = "test-user/instructmol-chebi20"
+        output = tmp_path / "chebi20-out"
+        push = subprocess.run(
+            builder_command("chebi20.py", output, "--source", str(write_chebi20(tmp_path / "chebi20")), "--splits",
+                            "test", "--num-proc", "1", "--push-to-hub", repo),
+            capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-push"), cwd=REPO_ROOT)
+        assert push.returncode == 0, push.stderr[-4000:]
+        pushed = hub.files(repo, "dataset")
+        assert {path for path in pushed if path.endswith(".parquet")} == {
+            "data/g/test-00000-of-00001.parquet", "data/gs/test-00000-of-00001.parquet"}
+        assert pushed["README.md"] == (output / "README.md").read_bytes()  # our card, not push_to_hub's
+
+        pull = subprocess.run([sys.executable, "-c", textwrap.dedent(PULL_SCRIPT), repo, str(tmp_path / "rows.json")],
+                              capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-pull"))
+        assert pull.returncode == 0, pull.stderr[-4000:]
+    finally:
+        hub.stop()
+    pulled = json.loads((tmp_path / "rows.json").read_text())
+    for config in ("g", "gs"):
+        assert pulled[config] == load(output, config, tmp_path)["test"].to_list()

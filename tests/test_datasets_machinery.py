@@ -1,0 +1,269 @@
+"""Unit tests of the shared dataset machinery in `instructmol/data` and of the builders' pieces run in-process."""
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from datasets import load_dataset
+from huggingface_hub import DatasetCard
+
+from instructmol.data import (
+    BEFORE_SPLITTING,
+    QM9_QUESTIONS,
+    ROW_FEATURES,
+    CardSpec,
+    build_task,
+    candidate,
+    candidates_dataset,
+    gs_instruction,
+    hashed_split,
+    keep_and_count,
+    murcko_scaffold,
+    pick_instruction,
+    require_columns,
+    resolve_molecules,
+    scaffold_split,
+    smiles_to_selfies,
+    split_fractions,
+    GS_TEMPLATE_APPENDED,
+    GS_TEMPLATE_NAMED,
+)
+from instructmol.data.build import prepare_output_dir
+from instructmol.data.card import render_card
+from instructmol.data.molecules import translate_reaction_string
+
+BUILDERS = Path(__file__).resolve().parents[1] / "datasets"
+
+
+def load_builder(name: str):
+    """A builder script as a module (datasets/ is not a package, by design)."""
+    spec = importlib.util.spec_from_file_location(f"builder_{name}", BUILDERS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- splits
+
+
+def test_scaffold_split_takes_largest_groups_first_and_keeps_groups_whole():
+    # Groups: a x4, b x2, c x1 (first at 4), d x1 (first at 7), e x1, f x1 -> 10 molecules.
+    scaffolds = ["a", "a", "b", "a", "c", "b", "a", "d", "e", "f"]
+    splits = scaffold_split(scaffolds, (0.6, 0.2, 0.2))
+    by_scaffold = {scaffold: {split for s, split in zip(scaffolds, splits) if s == scaffold} for scaffold in scaffolds}
+    assert all(len(group_splits) == 1 for group_splits in by_scaffold.values())
+    # a (4) and b (2) fill train to 6; singletons go largest-first, ties by later first index: f, e, d, c.
+    assert by_scaffold == {"a": {"train"}, "b": {"train"}, "f": {"validation"}, "e": {"validation"},
+                           "d": {"test"}, "c": {"test"}}
+
+
+def test_scaffold_split_rejects_fractions_not_summing_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        scaffold_split(["a"], (0.8, 0.1, 0.05))
+
+
+def test_murcko_scaffold_includes_rings_only():
+    assert murcko_scaffold("CCc1ccccc1") == "c1ccccc1"
+    assert murcko_scaffold("CCO") == ""
+
+
+def test_hashed_split_is_seeded_group_stable_and_close_to_fractions():
+    fractions = split_fractions(0.1, 0.1)
+    keys = [f"molecule-{index}" for index in range(20_000)]
+    first = [hashed_split(key, 0, fractions) for key in keys]
+    assert first == [hashed_split(key, 0, fractions) for key in keys]
+    assert first != [hashed_split(key, 1, fractions) for key in keys]
+    shares = {split: count / len(keys) for split, count in Counter(first).items()}
+    assert shares["train"] == pytest.approx(0.8, abs=0.01) and shares["test"] == pytest.approx(0.1, abs=0.01)
+
+
+def test_split_fractions_leave_out_empty_splits_and_check_range():
+    assert split_fractions(0.0) == {"train": 1.0}
+    with pytest.raises(ValueError):
+        split_fractions(0.6, 0.5)
+
+
+# ---------------------------------------------------------------- instructions and notation
+
+
+def test_pick_instruction_depends_on_seed_and_id_only():
+    pool = QM9_QUESTIONS["gap"]
+    picks = [pick_instruction(pool, 7, f"row-{index}") for index in range(200)]
+    assert picks == [pick_instruction(pool, 7, f"row-{index}") for index in range(200)]
+    assert picks != [pick_instruction(pool, 8, f"row-{index}") for index in range(200)]
+    assert set(picks) == set(pool)
+
+
+def test_gs_templates():
+    assert gs_instruction(GS_TEMPLATE_NAMED, "Describe it.", "[C][O]", "selfies") == \
+        "Describe it. The compound SELFIES sequence is: [C][O]"
+    assert gs_instruction(GS_TEMPLATE_APPENDED, "Predict the product.", "CO.CC", "smiles") == \
+        "Predict the product. CO.CC"
+
+
+def test_translate_reaction_string_keeps_reaction_arrows_and_dots():
+    assert translate_reaction_string("[C][O].[C][C]>>[C][O][C]", "selfies", "smiles") == "CO.CC>>COC"
+    assert translate_reaction_string("CO>>COC", "smiles", "selfies") == "[C][O]>>[C][O][C]"
+
+
+def test_smiles_to_selfies_reads_molt5_escaped_bond_directions():
+    assert smiles_to_selfies("C/C=C\\\\C").startswith("[C]")
+    with pytest.raises(ValueError, match="C1CC"):
+        smiles_to_selfies("C1CC")
+
+
+def test_require_columns_names_the_missing_ones():
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['SMILES'\]"):
+        require_columns(["CID", "description"], ["CID", "SMILES"], "file x")
+
+
+def test_qm9_property_read_from_instruction_wording():
+    qm9 = load_builder("qm9")
+    assert qm9.property_in_instruction("What is the HOMO-LUMO gap of this molecule?") == "gap"
+    assert qm9.property_in_instruction("Can you give me the energy difference between the HOMO and LUMO?") == "gap"
+    assert qm9.property_in_instruction("Please provide the lowest unoccupied molecular orbital (LUMO) energy.") \
+        == "lumo"
+    assert qm9.property_in_instruction("I am interested in the HOMO energy of this molecule.") == "homo"
+    assert qm9.property_in_instruction("What is the dipole moment?") == ""
+    assert all(qm9.property_in_instruction(question) == prop
+               for prop, pool in QM9_QUESTIONS.items() for question in pool)
+
+
+# ---------------------------------------------------------------- checking, counting, rendering
+
+
+def small_candidates():
+    rows = [
+        candidate(row_id="1", task="t", split="train", molecules=["CCO"], instruction="Q?", target="A"),
+        candidate(row_id="2", task="t", split="train", molecules=["C1CC"], instruction="Q?", target="A"),
+        candidate(row_id="3", task="t", split="test", molecules=["C" * 12], instruction="Q?", target="A"),
+        candidate(row_id="4", task="t", split="test", molecules=["c1ccccc1", "O"], instruction="Q?", target="B"),
+        candidate(row_id="5", task="t", split="test", molecules=[], instruction="Q?", target="",
+                  drop_reason="missing value"),
+    ]
+    return candidates_dataset(rows)
+
+
+def test_resolve_and_count_every_drop_by_reason_and_split():
+    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
+    kept, counts = keep_and_count(checked)
+    assert [row["id"] for row in kept["train"]] == ["1"] and [row["id"] for row in kept["test"]] == ["4"]
+    assert (counts["train"].rows_in, counts["train"].rows_out) == (2, 1)
+    assert counts["train"].drops == {"SMILES rejected by the featurizer": 1}
+    assert counts["test"].drops == {"more than 10 heavy atoms": 1, "missing value": 1}
+    assert kept["test"][0]["molecule_string"] == "[C][=C][C][=C][C][=C][Ring1][=Branch1].[O]"
+
+
+def test_kept_rows_without_a_split_are_an_error():
+    rows = [candidate(row_id="1", task="t", split=BEFORE_SPLITTING, molecules=["CCO"], instruction="Q", target="A")]
+    checked = resolve_molecules(candidates_dataset(rows), notation="smiles")
+    with pytest.raises(ValueError, match="never assigned a split"):
+        keep_and_count(checked)
+
+
+def test_build_task_renders_g_and_gs_with_one_schema():
+    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
+    build = build_task("t", "t", checked, configs={"t_g": "g", "t_gs": "gs"}, gs_template=GS_TEMPLATE_NAMED)
+    g_row, gs_row = build.configs["t_g"]["test"][0], build.configs["t_gs"]["test"][0]
+    assert build.configs["t_g"]["test"].features == ROW_FEATURES
+    assert g_row == {"images": ["c1ccccc1", "O"], "prompt": [{"role": "user", "content": "Q?"}],
+                     "completion": [{"role": "assistant", "content": "B"}], "task": "t", "id": "4",
+                     "smiles": "c1ccccc1.O", "target": "B"}
+    assert gs_row["prompt"][0]["content"] == "Q? The compound SELFIES sequence is: " \
+                                             "[C][=C][C][=C][C][=C][Ring1][=Branch1].[O]"
+
+
+def test_card_yaml_lists_every_config_and_split():
+    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
+    build = build_task("t", "t", checked, configs={"t_g": "g", "t_gs": "gs"}, gs_template=GS_TEMPLATE_NAMED)
+    spec = CardSpec(pretty_name="X", summary="S", source="Src", license="mit", license_details="L")
+    card = DatasetCard(render_card(spec, [build], "python datasets/x.py", "me/x"))
+    configs = card.data.to_dict()["configs"]
+    assert [config["config_name"] for config in configs] == ["t_g", "t_gs"]
+    assert configs[0]["data_files"] == [{"split": "train", "path": "data/t_g/train-00000-of-00001.parquet"},
+                                        {"split": "test", "path": "data/t_g/test-00000-of-00001.parquet"}]
+    assert "| t | t_g, t_gs | test | 3 | 1 |" in card.text and 'load_dataset("me/x", "t_g")' in card.text
+
+
+def test_output_folder_must_be_empty_unless_overwriting(tmp_path):
+    (tmp_path / "data" / "old").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        prepare_output_dir(tmp_path, overwrite=False)
+    prepare_output_dir(tmp_path, overwrite=True)
+    assert not (tmp_path / "data").exists() and (tmp_path / "notes.txt").exists()
+
+
+# ---------------------------------------------------------------- PubChem324kV2 (PyG files), in-process
+
+
+def write_pubchem324k(folder: Path) -> None:
+    """MolCA's files: `(data, slices)` of PyG InMemoryDatasets with `smiles`, `text`, `cid` per record."""
+    torch = pytest.importorskip("torch")
+    pyg = pytest.importorskip("torch_geometric.data")
+    folder.mkdir()
+    records = {
+        "pretrain.pt": [("CCCC", "Butane is an alkane with four carbon atoms.\nIt is a gas.", "7843")],
+        "train.pt": [("c1ccncc1", "Pyridine is an azaarene and a monocyclic heteroarene.", "1049"),
+                     ("CC(=O)O", "Acetic acid is a simple monocarboxylic acid found in vinegar.", "176")],
+        "valid.pt": [("CCOCC", "Short text.", "3283")],
+        "test.pt": [("C1CC", "An unclosed ring that RDKit cannot read at all.", "1")],
+    }
+    for file_name, rows in records.items():
+        graphs = [pyg.Data(x=torch.zeros(1, 9, dtype=torch.long), smiles=smiles, text=text, cid=cid)
+                  for smiles, text, cid in rows]
+        torch.save(pyg.InMemoryDataset.collate(graphs), folder / file_name)
+
+
+def test_pubchem324kv2_origin(tmp_path):
+    source = tmp_path / "PubChem324kV2"
+    write_pubchem324k(source)
+    chebi20_test = tmp_path / "test.txt"
+    chebi20_test.write_text("CID\tSMILES\tdescription\n176\tOC(C)=O\tThe molecule is acetic acid.\n")
+    pubchem = load_builder("pubchem")
+    output = tmp_path / "out"
+    with mock.patch.object(sys, "argv", ["pubchem.py"]):
+        pubchem.main(["--output", str(output), "--origin", "pubchem324kv2", "--source", str(source),
+                      "--chebi20-test", str(chebi20_test), "--num-proc", "1"])
+    dataset = load_dataset(str(output), "alignment", cache_dir=str(tmp_path / "cache"))
+    assert {split: rows["smiles"] for split, rows in dataset.items()} == {"train": ["CCCC", "c1ccncc1"]}
+    assert dataset["train"][0]["target"] == "Butane is an alkane with four carbon atoms. It is a gas."
+    assert dataset["train"][0]["id"] == "pretrain-0-cid7843"
+    card = (output / "README.md").read_text()
+    for reason in ("molecule in the ChEBI-20 test split", "description shorter than 5 words",
+                   "SMILES rejected by the featurizer"):
+        assert f"dropped: {reason}" in card
+
+
+def test_pubchem324kv2_file_without_text_fails_naming_it(tmp_path):
+    torch = pytest.importorskip("torch")
+    pyg = pytest.importorskip("torch_geometric.data")
+    path = tmp_path / "train.pt"
+    torch.save(pyg.InMemoryDataset.collate([pyg.Data(x=torch.zeros(1, 9), smiles="CCO")]), path)
+    with pytest.raises(ValueError, match=r"lacks the attribute\(s\) \['text'\]"):
+        load_builder("pubchem").read_pubchem324k_file(path)
+
+
+# ---------------------------------------------------------------- source readers: wrong layouts fail at once
+
+
+def test_mol_instructions_record_without_output_fails_naming_it(tmp_path):
+    from instructmol.data.mol_instructions import read_task_records
+
+    path = tmp_path / "retrosynthesis.json"
+    path.write_text('[{"instruction": "Q", "input": "[C]", "output": "[O]", "metadata": {"split": "train"}},'
+                    ' {"instruction": "Q", "input": "[C]", "metadata": {"split": "test"}}]')
+    with pytest.raises(ValueError, match=r"record 1 lacks the column\(s\) \['output'\]"):
+        read_task_records(path, "retrosynthesis.json")
+
+
+def test_qm9pack_file_without_a_property_column_fails_naming_it(tmp_path):
+    from instructmol.data.qm9pack import QM9PACK_PARTS, read_qm9pack
+
+    for part in QM9PACK_PARTS:
+        (tmp_path / part).write_text("Index,SMILES,HOMO_au,LUMO_au\n1,C,-0.38,0.11\n")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['HOMO_LUMO_gap_au'\]"):
+        read_qm9pack(tmp_path)
