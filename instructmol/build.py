@@ -116,6 +116,8 @@ def build_instructmol(
     if language_model.generation_config is not None:
         model.generation_config.update(**language_model.generation_config.to_diff_dict())
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    # A generated <mol> would have no atom to stand for at the next step: never generate it.
+    model.generation_config.suppress_tokens = [config.mol_token_id]
     model.freeze_from_config()
 
     processor = InstructMolProcessor(

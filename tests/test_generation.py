@@ -83,3 +83,12 @@ def test_graphs_are_encoded_at_prefill_only_when_caching(tiny_model, left_padded
     finally:
         hook.remove()
     assert len(calls) == expected_calls
+
+
+def test_the_placeholder_is_never_generated(tiny_model, left_padded):
+    """A generated <mol> would have no atom behind it at the next step; generation suppresses it."""
+    mol_id = tiny_model.config.mol_token_id
+    with torch.no_grad():
+        tiny_model.lm_head.weight[mol_id] *= 1000  # the model now prefers <mol> everywhere
+    answers = generate_batched(tiny_model, left_padded, PROMPTS[:2], max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert all(mol_id not in answer for answer in answers)
