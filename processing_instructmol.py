@@ -10,7 +10,6 @@ it maps values outside the encoder's embedding tables into range instead of fail
 """
 
 import functools
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,8 @@ VICUNA_SYSTEM_PROMPT = (
     "A chat between a curious user and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the user's questions."
 )
-# Vicuna v1 conversation as InstructMol trained it: "{system} USER: <mol>\n{question} ASSISTANT: {answer}</s>".
+# Vicuna v1 conversation as InstructMol trained it: "<s>{system} USER: <mol>\n{question} ASSISTANT: {answer}</s>".
+# The template writes the BOS token itself: TRL tokenizes rendered conversations without special tokens.
 # Content may be a string or a list of blocks; image and molecule blocks render as the placeholder
 # followed by a newline, exactly like `InstructMolProcessor.flatten_message_content`.
 VICUNA_CHAT_TEMPLATE = (
@@ -41,7 +41,7 @@ VICUNA_CHAT_TEMPLATE = (
     "{%- set system_message = '" + VICUNA_SYSTEM_PROMPT.replace("'", "\\'") + "' -%}"
     "{%- set loop_messages = messages -%}"
     "{%- endif -%}"
-    "{{- system_message + ' ' -}}"
+    "{{- bos_token + system_message + ' ' -}}"
     "{%- for message in loop_messages -%}"
     "{%- if message['role'] == 'user' -%}{{- 'USER: ' -}}{%- else -%}{{- 'ASSISTANT: ' -}}{%- endif -%}"
     "{%- if message['content'] is string -%}{{- message['content'] -}}"
@@ -478,7 +478,9 @@ class InstructMolProcessor(ProcessorMixin):
             molecules.append(conversation_molecules)
         if not tokenize:
             return texts if is_batched else texts[0]
-        inputs = self(text=texts, molecules=molecules, return_tensors=return_tensors, **(processor_kwargs or {}))
+        # The template wrote every special token already (as for TRL's collator): the tokenizer adds none.
+        processor_kwargs = {"add_special_tokens": False, **(processor_kwargs or {})}
+        inputs = self(text=texts, molecules=molecules, return_tensors=return_tensors, **processor_kwargs)
         return inputs if return_dict else inputs["input_ids"]
 
     def post_process_generation(self, generated_ids, prompt_length: int = 0, **decode_kwargs) -> list[str]:

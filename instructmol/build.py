@@ -9,7 +9,7 @@ from pathlib import Path
 
 import rdkit
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from configuration_instructmol import InstructMolConfig
 from modeling_instructmol import InstructMolForConditionalGeneration, InstructMolGraphEncoder, InstructMolProjector
@@ -55,11 +55,29 @@ def reference_molecules(count: int = 512) -> list[str]:
 
 def load_language_model(
     name_or_path: str, gguf_file: str | None = None, dtype: str | torch.dtype = "auto"
-) -> tuple[PreTrainedModel, "PreTrainedTokenizerBase"]:
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Loads a causal LLM and its tokenizer from a Hub id or a folder, optionally from a GGUF file in it."""
     model = AutoModelForCausalLM.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, gguf_file=gguf_file)
     return model, tokenizer
+
+
+def keep_first_layers(language_model: PreTrainedModel, num_layers: int) -> PreTrainedModel:
+    """Cuts a decoder-only LLM to its first `num_layers` layers (for CPU-sized runs such as the quickstart).
+
+    Works for LLMs whose base model keeps its decoder layers in `.layers` (Llama, Mistral, Qwen2, SmolLM).
+    """
+    decoder = language_model.base_model
+    if not hasattr(decoder, "layers"):
+        raise ValueError(f"{type(decoder).__name__} keeps no `.layers`; cannot cut it to {num_layers} layers.")
+    if not 1 <= num_layers <= len(decoder.layers):
+        raise ValueError(f"num_layers must be between 1 and {len(decoder.layers)}, got {num_layers}")
+    decoder.layers = decoder.layers[:num_layers]
+    config = language_model.config
+    config.num_hidden_layers = num_layers
+    if getattr(config, "layer_types", None) is not None:
+        config.layer_types = config.layer_types[:num_layers]
+    return language_model
 
 
 def _plain_text_config(language_model: PreTrainedModel) -> dict:

@@ -13,6 +13,7 @@
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,8 +46,8 @@ DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
 class QuickstartSettings:
     """Sizes of the run; the defaults are the README's figures, smaller ones make CI's short run."""
 
-    num_molecules: int = 1000  # NCI molecules for stage-1 alignment
-    num_qm9: int = 5000  # QM9 molecules for the gap task (80/10/10)
+    num_molecules: int = 160  # NCI molecules for stage-1 alignment
+    num_qm9: int = 2500  # QM9 molecules for the gap task (80/10/10)
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
 
@@ -73,7 +74,14 @@ def check_checkout() -> None:
             raise FileNotFoundError(f"{path} is missing: run the quickstart from a clone (`pip install -e .`).")
 
 
+def dataset_cache(output_dir: Path) -> Path:
+    """A datasets cache of the run's own: datasets 5.2 serves a local folder's old rows from its cache after
+    the Parquet files were rewritten in place, so a rebuilt quickstart must not share the user's cache."""
+    return output_dir / "datasets-cache"
+
+
 def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
+    shutil.rmtree(dataset_cache(output_dir.parent), ignore_errors=True)
     command = [sys.executable, str(DATASET_BUILDER), "--output", str(output_dir), "--overwrite",
                "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9)]
     subprocess.run(command, check=True)
@@ -99,7 +107,11 @@ def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path,
                "--dataset_name", str(data_dir), "--output_dir", str(output_dir)]
     if max_steps is not None:
         command += ["--max_steps", str(max_steps)]
-    subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    # `accelerate launch` gives a CPU process one thread unless OMP_NUM_THREADS says otherwise.
+    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false",
+           "HF_DATASETS_CACHE": str(dataset_cache(data_dir.parent))}
+    subprocess.run(command, check=True, env=env)
     return output_dir
 
 
@@ -130,7 +142,7 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, limit: int | N
     from modeling_instructmol import InstructMolForConditionalGeneration
     from processing_instructmol import InstructMolProcessor
 
-    dataset = load_dataset(str(data_dir), "gap")
+    dataset = load_dataset(str(data_dir), "gap", cache_dir=str(dataset_cache(data_dir.parent)))
     test_rows = dataset["test"] if limit is None else dataset["test"].select(range(min(limit, len(dataset["test"]))))
     model = InstructMolForConditionalGeneration.from_pretrained(model_dir).eval()
     processor = InstructMolProcessor.from_pretrained(model_dir, trust_remote_code=True)
@@ -181,7 +193,7 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
-    molecules = list(load_dataset(str(data_dir), "gap", split="train")["smiles"])
+    molecules = list(load_dataset(str(data_dir), "gap", split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
     init_dir = init_model(output_dir / "init", molecules)
     stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps)
     stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps)

@@ -9,6 +9,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from hub_client import FAKE_TOKEN, HubClient  # noqa: E402
+from hub_server import LoopbackHub  # noqa: E402
 from tiny_models import build_tiny_llm, build_tiny_tokenizer, save_tiny_llm  # noqa: E402
 
 
@@ -41,3 +43,16 @@ def tiny_processor(tiny_model_dir):
 
     # trust_remote_code: loading the tokenizer reads config.json, whose auto_map names our own code.
     return InstructMolProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A loopback Hub on 127.0.0.1 that accepts pushes authenticated with FAKE_TOKEN."""
+    server = LoopbackHub(tmp_path / "hub-storage", token=FAKE_TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(hub, tmp_path) -> HubClient:
+    return HubClient(hub, tmp_path)

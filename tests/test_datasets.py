@@ -23,6 +23,7 @@ from rdkit import RDConfig
 from instructmol.data import ROW_FEATURES, murcko_scaffold
 from processing_instructmol import MolecularGraphFeaturizer
 
+from hub_client import hub_environment
 from hub_server import LoopbackHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -503,13 +504,6 @@ PULL_SCRIPT = """
 """
 
 
-def hub_environment(hub: LoopbackHub, home: Path) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("HF_")}
-    environment.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(home), HF_TOKEN=hub.token,
-                       HF_HUB_DISABLE_TELEMETRY="1")
-    return environment
-
-
 def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
     hub = LoopbackHub(tmp_path / "hub-storage").start()
     try:
@@ -518,7 +512,7 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
         push = subprocess.run(
             builder_command("chebi20.py", output, "--source", str(write_chebi20(tmp_path / "chebi20")), "--splits",
                             "test", "--num-proc", "1", "--push-to-hub", repo),
-            capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-push"), cwd=REPO_ROOT)
+            capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-push", token=hub.token), cwd=REPO_ROOT)
         assert push.returncode == 0, push.stderr[-4000:]
         pushed = hub.files(repo, "dataset")
         assert {path for path in pushed if path.endswith(".parquet")} == {
@@ -526,7 +520,7 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
         assert pushed["README.md"] == (output / "README.md").read_bytes()  # our card, not push_to_hub's
 
         pull = subprocess.run([sys.executable, "-c", textwrap.dedent(PULL_SCRIPT), repo, str(tmp_path / "rows.json")],
-                              capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-pull"))
+                              capture_output=True, text=True, env=hub_environment(hub, tmp_path / "home-pull", token=hub.token))
         assert pull.returncode == 0, pull.stderr[-4000:]
     finally:
         hub.stop()

@@ -6,60 +6,17 @@ The test process only serves the Hub, builds the local references and compares.
 """
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
 
-from hub_server import LoopbackHub
+from hub_client import FAKE_TOKEN
 
-FAKE_TOKEN = "hf_testLoopbackTokenNeverWritten0123"
 MESSAGES = [{"role": "user", "content": [{"type": "molecule", "molecule": "CC(=O)Oc1ccccc1C(=O)O"},
                                          {"type": "text", "text": "describe this molecule"}]}]
 REMOTE_CODE_FILES = {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"}
 AUTO_MAP_KEYS = {"AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageTextToText"}
-
-
-@dataclass
-class HubClient:
-    """Runs client scripts in fresh processes pointed at `hub`, each with its own empty Hugging Face cache."""
-
-    hub: LoopbackHub
-    workdir: Path
-    homes: list[Path] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-
-    def run(self, script: str, *args: str, token: str | None = FAKE_TOKEN) -> None:
-        """Runs `script` (`sys.argv[1:]` = `args`) and keeps its output. `token` None: no token in the environment."""
-        home = self.workdir / f"hf-home-{len(self.homes)}"
-        self.homes.append(home)
-        # Drop every Hugging Face setting of the test process (offline mode, cache paths) before adding ours.
-        env = {name: value for name, value in os.environ.items() if not name.startswith(("HF_", "TRANSFORMERS_"))}
-        env.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_HOME=str(home),
-                   HF_HUB_DISABLE_TELEMETRY="1", TOKENIZERS_PARALLELISM="false")
-        if token is not None:
-            env["HF_TOKEN"] = token
-        result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *map(str, args)], env=env,
-                                cwd=self.workdir, capture_output=True, text=True, check=False)
-        self.outputs.append(result.stdout + result.stderr)
-        assert result.returncode == 0, result.stderr[-4000:]
-
-
-@pytest.fixture
-def hub(tmp_path):
-    server = LoopbackHub(tmp_path / "hub-storage", token=FAKE_TOKEN).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(hub, tmp_path) -> HubClient:
-    return HubClient(hub, tmp_path)
 
 
 def local_logits(model, processor) -> dict:

@@ -100,16 +100,16 @@ def test_vicuna_template_renders_the_papers_conversation(tiny_processor):
         {"role": "assistant", "content": "An alcohol."},
     ]
     rendered = tiny_processor.apply_chat_template(conversation)
-    assert rendered == f"{VICUNA_SYSTEM_PROMPT} USER: <mol>\nWhat is it? ASSISTANT: An alcohol.</s>"
+    assert rendered == f"<s>{VICUNA_SYSTEM_PROMPT} USER: <mol>\nWhat is it? ASSISTANT: An alcohol.</s>"
     prompt = tiny_processor.apply_chat_template(conversation[:1], add_generation_prompt=True)
-    assert prompt == f"{VICUNA_SYSTEM_PROMPT} USER: <mol>\nWhat is it? ASSISTANT:"
+    assert prompt == f"<s>{VICUNA_SYSTEM_PROMPT} USER: <mol>\nWhat is it? ASSISTANT:"
     # TRL's blocks: {"type": "image", "image": smiles}; and a custom system prompt replaces the default.
     trl_style = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "image", "image": "CCO"}, {"type": "text", "text": "What is it?"}]},
     ]
     assert tiny_processor.apply_chat_template(trl_style, add_generation_prompt=True) == (
-        "Be brief. USER: <mol>\nWhat is it? ASSISTANT:"
+        "<s>Be brief. USER: <mol>\nWhat is it? ASSISTANT:"
     )
 
 
@@ -120,7 +120,7 @@ def test_template_renders_blocks_itself_as_the_processor_flattens_them(tiny_proc
         {"role": "assistant", "content": [{"type": "text", "text": "Both are small."}]},
     ]
     direct = jinja2.Environment().from_string(VICUNA_CHAT_TEMPLATE).render(
-        messages=conversation, eos_token="</s>", add_generation_prompt=False
+        messages=conversation, bos_token="<s>", eos_token="</s>", add_generation_prompt=False
     )
     assert direct == tiny_processor.apply_chat_template(conversation)
     assert direct.count("<mol>\n") == 2
@@ -176,3 +176,11 @@ def test_tokenizer_without_the_molecule_token_is_refused():
 
     with pytest.raises(ValueError, match="has no '<mol>' token"):
         InstructMolProcessor(tokenizer=build_tiny_tokenizer())
+
+
+def test_tokenized_chat_has_exactly_one_bos_as_in_training(tiny_processor):
+    """TRL tokenizes rendered conversations without special tokens; the template writes the BOS itself."""
+    conversation = [{"role": "user", "content": [{"type": "molecule", "molecule": "CCO"}, {"type": "text", "text": "hi"}]}]
+    input_ids = tiny_processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True)[0]
+    bos = tiny_processor.tokenizer.bos_token_id
+    assert input_ids[0] == bos and list(input_ids).count(bos) == 1

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 WORDS = (
@@ -19,13 +19,15 @@ CHARACTERS = list("0123456789.,:;?!-+()[]=#@/\\%'\"<>_") + [chr(c) for c in rang
 
 
 def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A word-level tokenizer (words above, single characters as fallback) with Llama's special tokens."""
+    """A word-level tokenizer (words above, single characters as fallback) with Llama's special tokens and BOS."""
     vocab = {token: index for index, token in enumerate([*SPECIAL_TOKENS, *WORDS, *CHARACTERS])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)]
     )
+    # Like Llama's tokenizer, it adds a BOS token unless told not to (add_special_tokens=False).
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
