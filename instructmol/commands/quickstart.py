@@ -13,10 +13,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=Path("instructmol-quickstart"), help="folder for all artefacts")
     parser.add_argument("--num-molecules", type=int, default=defaults.num_molecules, help="NCI molecules for stage 1")
     parser.add_argument("--num-qm9", type=int, default=defaults.num_qm9, help="QM9 molecules for stage 2 (80/10/10)")
+    parser.add_argument("--llm-layers", type=int, default=defaults.llm_layers,
+                        help="keep SmolLM2's first N of its 30 layers (0: all of them)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
     parser.add_argument("--eval-limit", type=int, default=defaults.eval_limit, help="evaluate this many test rows")
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = QuickstartSettings(args.num_molecules, args.num_qm9, args.max_steps, args.eval_limit)
+    settings = QuickstartSettings(
+        num_molecules=args.num_molecules,
+        num_qm9=args.num_qm9,
+        llm_layers=args.llm_layers or None,
+        max_steps=args.max_steps,
+        eval_limit=args.eval_limit,
+    )
     run_quickstart(args.output, settings)

@@ -20,6 +20,7 @@ def row_conversation(row: dict) -> list[dict]:
 
 
 def batches(items: list, batch_size: int) -> Iterator[list]:
+    """Consecutive slices of `items`, `batch_size` long (the last may be shorter)."""
     for start in range(0, len(items), batch_size):
         yield items[start : start + batch_size]
 
@@ -50,7 +51,9 @@ def generate_answers(
             tokenize=True,
             return_dict=True,
             return_tensors="pt",
-            processor_kwargs={"padding": True},
+            # As TRL's collator tokenized the rendered prompts in training: the chat template writes every special
+            # token itself, and a tokenizer that adds a BOS (Llama's) would otherwise prepend one training never had.
+            processor_kwargs={"padding": True, "add_special_tokens": False},
         ).to(model.device)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
         yield from (answer.strip() for answer in processor.post_process_generation(generated, inputs["input_ids"].shape[1]))

@@ -1,0 +1,117 @@
+"""`instructmol evaluate` as a function: load, generate what is missing, score, report, update the card.
+
+    from instructmol.evaluation import EvaluationSettings, run_evaluation
+    summary = run_evaluation(EvaluationSettings(model="my-model", dataset="my-data", config="bace_g"))
+"""
+
+import hashlib
+import logging
+
+from tqdm.auto import tqdm
+from transformers import set_seed
+
+from ..metrics.molecule_captioning.molecule_captioning import load_word_piece_tokenizer
+from ..wordnet import WordNetUnavailableError, ensure_wordnet
+from .classification import yes_probabilities
+from .generation import batches, generate_answers
+from .loading import check_rows, load_evaluation_split, load_model_and_processor, train_split_means
+from .model_card import local_card_path, update_model_card
+from .predictions import PredictionStore, prediction_record
+from .report import write_report
+from .scoring import score_records
+from .settings import EvaluationSettings
+from .tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
+
+logger = logging.getLogger(__name__)
+
+
+def batch_seed(seed: int, batch: list[dict]) -> int:
+    """The sampling seed of a batch: fixed by the run's seed and the batch's rows, so a rerun samples alike."""
+    digest = hashlib.sha256(f"{seed}\x00{batch[0]['task']}\x00{batch[0]['id']}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def check_scoring_resources(rows: list[dict], settings: EvaluationSettings) -> None:
+    """Loads what the description metrics need (WordNet, the WordPiece vocabulary) before any generation.
+
+    Raises:
+        ValueError: saying what is missing and how to provide it.
+    """
+    if not any(TASKS[row["task"]].family == CAPTIONING for row in rows):
+        return
+    try:
+        ensure_wordnet()
+        load_word_piece_tokenizer(settings.caption_tokenizer)
+    except (WordNetUnavailableError, OSError) as error:
+        raise ValueError(
+            f"the description metrics cannot run: {' '.join(str(error).split())} (--caption-tokenizer takes a Hub id, "
+            "a folder holding vocab.txt, or a vocab.txt)"
+        ) from error
+
+
+def default_max_new_tokens(rows: list[dict]) -> int:
+    """Room for the longest answer any task of `rows` expects."""
+    return max(TASKS[task].default_max_new_tokens for task in {row["task"] for row in rows})
+
+
+def generate_missing(model, processor, rows: list[dict], store: PredictionStore, settings: EvaluationSettings,
+                     max_new_tokens: int) -> None:
+    """Generates answers (and P(Yes) for Yes/No tasks) for the rows without a record, a batch at a time, each
+    batch appended to the store as soon as it is done."""
+    missing = store.missing(rows)
+    logger.info("Generating answers for %d of %d rows (%d already in %s)",
+                len(missing), len(rows), len(rows) - len(missing), store.path)
+    progress = tqdm(total=len(missing), desc="Evaluating", unit="row")
+    for batch in batches(missing, settings.batch_size):
+        if settings.sample:
+            set_seed(batch_seed(settings.seed, batch))
+        answers = list(generate_answers(model, processor, batch, batch_size=len(batch), max_new_tokens=max_new_tokens,
+                                        progress=False, **settings.generate_kwargs()))
+        needs_p_yes = [TASKS[row["task"]].family == CLASSIFICATION for row in batch]
+        asked = [row for row, needed in zip(batch, needs_p_yes) if needed]
+        probabilities = iter(yes_probabilities(model, processor, asked) if asked else [])
+        store.append([
+            prediction_record(row, answer, next(probabilities) if needed else None)
+            for row, answer, needed in zip(batch, answers, needs_p_yes)
+        ])
+        progress.update(len(batch))
+    progress.close()
+
+
+def run_evaluation(settings: EvaluationSettings) -> dict:
+    """Runs one evaluation and returns the summary written to `metrics.json`.
+
+    Raises:
+        ValueError / FileNotFoundError: naming a missing model, dataset, config, split or column, an unknown task
+            value, a card that cannot be updated, or an output folder that holds another run's predictions.
+    """
+    if settings.update_card:
+        local_card_path(settings.model)  # fail now, not after hours of generation
+    dataset = load_evaluation_split(settings.dataset, settings.config, settings.split)
+    if settings.limit is not None:
+        dataset = dataset.select(range(min(settings.limit, len(dataset))))
+    rows = list(dataset)
+    if not rows:
+        raise ValueError(f"the split {settings.split!r} of {settings.dataset!r} (config {settings.config!r}) is empty")
+    check_rows(rows)
+    check_scoring_resources(rows, settings)
+    max_new_tokens = settings.max_new_tokens or default_max_new_tokens(rows)
+    settings.check_or_record_run(max_new_tokens)
+
+    store = PredictionStore(settings.output)
+    if store.missing(rows):
+        model, processor = load_model_and_processor(settings.model, dtype=settings.dtype)
+        generate_missing(model, processor, rows, store, settings, max_new_tokens)
+
+    has_regression = any(TASKS[row["task"]].family == REGRESSION for row in rows)
+    evaluations = score_records(
+        store.records_for(rows),
+        mode=settings.mode,
+        caption_tokenizer=settings.caption_tokenizer,
+        train_means=train_split_means(settings.dataset, settings.config) if has_regression else None,
+    )
+    summary = write_report(settings, max_new_tokens, evaluations)
+    if settings.update_card:
+        logger.info("Updated the model card %s", update_model_card(settings, evaluations))
+    logger.info("Wrote %s", settings.output)
+    return summary

@@ -1,0 +1,138 @@
+"""Loading what an evaluation reads: the model (a full folder or a stage-2 adapter), its processor, the rows."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from rdkit import rdBase
+from transformers import AutoModel, AutoProcessor
+
+from datasets import Dataset, get_dataset_config_names, get_dataset_split_names, load_dataset
+
+from ..merge import adapter_base_model, load_with_adapter
+from ..metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
+from .tasks import (
+    CLASSIFICATION,
+    REACTION,
+    REGRESSION,
+    REQUIRED_COLUMNS,
+    TASKS,
+    molecule_format,
+    target_label,
+    target_value,
+    task_spec,
+)
+
+ADAPTER_CONFIG = "adapter_config.json"
+PROCESSOR_CONFIG = "processor_config.json"
+TRAIN_SPLIT = "train"
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def local_model_dir(name_or_path: str) -> Path:
+    """A local folder as it is; a Hub repo id downloaded (or taken from the cache) as a local snapshot."""
+    if Path(name_or_path).is_dir():
+        return Path(name_or_path)
+    try:
+        return Path(snapshot_download(name_or_path))
+    except Exception as error:  # not a repo id, offline, unknown or gated repo: all mean "no such model here"
+        raise FileNotFoundError(
+            f"{name_or_path!r} is neither a local model folder nor a Hub model repository reachable from here "
+            f"({_one_line(error)})"
+        ) from error
+
+
+def is_adapter_dir(model_dir: Path) -> bool:
+    """Whether a folder holds a stage-2 (PEFT) adapter rather than a full model."""
+    return (model_dir / ADAPTER_CONFIG).is_file()
+
+
+def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto"):
+    """An InstructMol model in eval mode on the best device, and its processor.
+
+    `name_or_path` is a full model (folder or Hub repo, loaded with its own code through `AutoModel`) or a
+    stage-2 adapter folder (base + adapter with `instructmol.merge.load_with_adapter`; the processor from the
+    adapter folder when the run saved one there, else from the base).
+    """
+    model_dir = local_model_dir(name_or_path)
+    processor_dir = model_dir
+    if is_adapter_dir(model_dir):
+        base = adapter_base_model(model_dir)
+        model = load_with_adapter(model_dir, dtype=dtype)
+        if not (model_dir / PROCESSOR_CONFIG).is_file():
+            processor_dir = local_model_dir(base)
+    else:
+        model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, dtype=dtype)
+    processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(device).eval(), processor
+
+
+def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
+    """One split of an InstructMol dataset (a Hub-native folder or repo) with the columns the evaluator reads.
+
+    Raises:
+        FileNotFoundError: the dataset cannot be found.
+        ValueError: naming the missing config, split or columns, and what the dataset has instead.
+    """
+    try:
+        configs = get_dataset_config_names(dataset)
+    except (FileNotFoundError, ConnectionError) as error:
+        raise FileNotFoundError(f"cannot find the dataset {dataset!r}: {_one_line(error)}") from error
+    if config not in configs:
+        raise ValueError(f"the dataset {dataset!r} has no config {config!r}; its configs are {', '.join(configs)}")
+    splits = get_dataset_split_names(dataset, config)
+    if split not in splits:
+        raise ValueError(f"the dataset {dataset!r} (config {config!r}) has no split {split!r}; it has {', '.join(splits)}")
+    rows = load_dataset(dataset, config, split=split)
+    missing = [column for column in REQUIRED_COLUMNS if column not in rows.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset {dataset!r} (config {config!r}, split {split!r}) lacks the column(s) {', '.join(missing)}; "
+            f"InstructMol datasets have {', '.join(REQUIRED_COLUMNS)} (see instructmol.data.ROW_FEATURES)"
+        )
+    return rows.select_columns(list(REQUIRED_COLUMNS))
+
+
+def check_rows(rows: list[dict]) -> None:
+    """Raises a ValueError naming the first row with an unknown task, a (task, id) pair given twice, or a target
+    its metric cannot read, so that bad data stops the run before any generation.
+
+    Predictions are keyed by (task, id): QM9's `all` configs ask each molecule (one id) for three properties.
+    """
+    seen = set()
+    reaction_rows: dict[str, list[dict]] = {}
+    for row in rows:
+        family = task_spec(row["task"], row["id"]).family
+        key = (row["task"], row["id"])
+        if key in seen:
+            raise ValueError(f"the task {row['task']!r} has the row id {row['id']!r} twice; ids must be unique per task")
+        seen.add(key)
+        if family == CLASSIFICATION:
+            target_label(row["target"], row["id"])
+        elif family == REGRESSION:
+            target_value(row["target"], row["id"])
+        elif family == REACTION:
+            reaction_rows.setdefault(row["task"], []).append(row)
+    for task_rows in reaction_rows.values():
+        input_format = molecule_format([row["target"] for row in task_rows])
+        with rdBase.BlockLogs():
+            for row in task_rows:
+                if parse_molecule(to_smiles(row["target"], input_format)) is None:
+                    raise ValueError(f"Row {row['id']!r}: the target {row['target']!r} is not a valid {input_format} molecule")
+
+
+def train_split_means(dataset: str, config: str) -> dict[str, float] | None:
+    """Mean regression target per task in the config's train split; None when there is no train split."""
+    if TRAIN_SPLIT not in get_dataset_split_names(dataset, config):
+        return None
+    train = load_dataset(dataset, config, split=TRAIN_SPLIT).select_columns(["task", "target", "id"])[:]
+    values: dict[str, list[float]] = {}
+    for task, target, row_id in zip(train["task"], train["target"], train["id"]):
+        if task in TASKS and TASKS[task].family == REGRESSION:
+            values.setdefault(task, []).append(target_value(target, row_id))
+    return {task: float(np.mean(task_values)) for task, task_values in values.items()}

@@ -1,0 +1,97 @@
+"""The settings of one evaluation run, and the command line that reproduces it."""
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
+
+RUN_FILE = "run.json"
+MODES = ("molt5", "instructmol")
+
+
+@dataclass
+class EvaluationSettings:
+    """Everything `instructmol evaluate` takes (see `instructmol evaluate --help` for each)."""
+
+    model: str
+    dataset: str
+    config: str
+    split: str = "test"
+    output: Path | None = None
+    batch_size: int = 16
+    max_new_tokens: int | None = None
+    sample: bool = False
+    temperature: float = 0.2
+    seed: int = 0
+    mode: str = "molt5"
+    limit: int | None = None
+    caption_tokenizer: str = DEFAULT_TOKENIZER
+    update_card: bool = False
+    dtype: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.output is None:
+            self.output = Path("evaluation") / Path(self.model).name / f"{self.config}-{self.split}"
+        self.output = Path(self.output)
+        if self.batch_size < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
+            raise ValueError(f"--batch-size and --max-new-tokens must be at least 1, got {self.batch_size} and {self.max_new_tokens}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {self.limit}")
+        if self.sample and self.temperature <= 0:
+            raise ValueError(f"--temperature must be positive when sampling, got {self.temperature}")
+        if self.mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+    @property
+    def decoding(self) -> str:
+        """How answers are decoded, in words."""
+        return f"sampling, temperature {self.temperature}, seed {self.seed}" if self.sample else "greedy"
+
+    def generate_kwargs(self) -> dict:
+        """The decoding arguments of `model.generate` (a greedy run clears sampling defaults of the model's config)."""
+        if self.sample:
+            return {"do_sample": True, "temperature": self.temperature}
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+    def command_line(self) -> str:
+        """The `instructmol evaluate` command that repeats this run, every option spelled out."""
+        arguments = ["instructmol", "evaluate", "--model", self.model, "--dataset", self.dataset, "--config", self.config,
+                     "--split", self.split, "--output", str(self.output), "--batch-size", str(self.batch_size)]
+        if self.max_new_tokens is not None:
+            arguments += ["--max-new-tokens", str(self.max_new_tokens)]
+        if self.sample:
+            arguments += ["--sample", "--temperature", str(self.temperature), "--seed", str(self.seed)]
+        arguments += ["--mode", self.mode, "--caption-tokenizer", self.caption_tokenizer, "--dtype", self.dtype]
+        if self.limit is not None:
+            arguments += ["--limit", str(self.limit)]
+        if self.update_card:
+            arguments.append("--update-card")
+        return shlex.join(arguments)
+
+    def prediction_settings(self, max_new_tokens: int) -> dict:
+        """What the generated answers depend on: a resumed run must agree on all of it."""
+        return {"model": self.model, "dataset": self.dataset, "config": self.config, "split": self.split,
+                "max_new_tokens": max_new_tokens, "decoding": self.decoding, "dtype": self.dtype}
+
+    def check_or_record_run(self, max_new_tokens: int) -> None:
+        """Records the prediction settings in `<output>/run.json`, or checks that a previous run used the same.
+
+        Raises:
+            ValueError: the output folder holds predictions made with other settings (resuming would mix them).
+        """
+        path = self.output / RUN_FILE
+        settings = self.prediction_settings(max_new_tokens)
+        if path.exists():
+            previous = json.loads(path.read_text())
+            differences = {key: (previous.get(key), value) for key, value in settings.items() if previous.get(key) != value}
+            if differences:
+                described = "; ".join(f"{key}: {old!r} before, {new!r} now" for key, (old, new) in differences.items())
+                raise ValueError(
+                    f"{self.output} holds predictions made with other settings ({described}); resuming would mix them. "
+                    "Choose another --output, or delete that folder."
+                )
+            return
+        self.output.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2) + "\n")

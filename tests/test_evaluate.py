@@ -1,0 +1,361 @@
+"""`instructmol evaluate` end to end: a tiny model, tiny Hub-native datasets of every task type written here.
+
+One run goes through `python -m instructmol.cli` (a mixture config holding every task type); the others call the
+CLI's `main()` in-process, the same code without another interpreter start (about 10 s each on a shared CPU).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import roc_auc_score
+from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+from instructmol.cli import main
+from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smiles_to_selfies
+from instructmol.evaluation import harness
+from instructmol.evaluation.loading import load_model_and_processor
+from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet
+from tiny_models import WORDS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN", "CC(C)=O", "OCC(O)CO", "c1ccncc1", "CCOC(C)=O"]
+DESCRIPTIONS = ["The molecule is an alcohol.", "The molecule is a phenol.", "The molecule is a carboxylic acid.",
+                "The molecule is an amine.", "The molecule is a ketone.", "The molecule is a triol."]
+REACTIONS = [(["CCO", "CC(=O)O"], "CCOC(C)=O"), (["CO", "CC(=O)Cl"], "COC(C)=O"), (["NCC", "CC(=O)Cl"], "CCNC(C)=O"),
+             (["c1ccccc1O", "CC(=O)Cl"], "CC(=O)Oc1ccccc1")]
+QM9_QUESTIONS = {"qm9_homo": "what is the homo energy?", "qm9_lumo": "what is the lumo energy?",
+                 "qm9_gap": "what is the homo lumo gap?"}
+
+
+def qm9_rows(molecules: list[str], offset: int) -> list[dict]:
+    """Each molecule asked for every property under one id, as QM9's `all` configs do."""
+    return [conversation_row(images=[smiles], instruction=question, row_id=f"m{offset + index}", task=task,
+                             target=f"{-0.25 + 0.01 * index + 0.1 * position:.4f}")
+            for index, smiles in enumerate(molecules)
+            for position, (task, question) in enumerate(QM9_QUESTIONS.items())]
+
+
+CONFIGS = {
+    "description": {"test": [conversation_row(images=[smiles], instruction="describe this molecule", row_id=f"d{i}",
+                                              task="chebi20_description", target=description)
+                             for i, (smiles, description) in enumerate(zip(MOLECULES, DESCRIPTIONS))]},
+    "qm9": {"train": qm9_rows(MOLECULES[4:], 100), "test": qm9_rows(MOLECULES[:3], 0)},
+    "bace": {"test": [conversation_row(images=[smiles], instruction="can this molecule inhibit bace? answer yes or no.",
+                                       row_id=f"b{i}", task="moleculenet_bace", target="Yes" if i % 2 else "No")
+                      for i, smiles in enumerate(MOLECULES)]},
+    "forward": {"test": [conversation_row(images=reactants, instruction="predict the reaction product", row_id=f"r{i}",
+                                          task="forward_reaction_prediction", target=smiles_to_selfies(product))
+                         for i, (reactants, product) in enumerate(REACTIONS)]},
+    "mystery": {"test": [conversation_row(images=["CCO"], instruction="what is the dipole?", row_id="x0",
+                                          task="qm9_dipole", target="1.0")]},
+    "maybe": {"test": [conversation_row(images=["CCO"], instruction="is it active?", row_id="y0",
+                                        task="moleculenet_hiv", target="Maybe")]},
+}
+CONFIGS["mixture"] = {  # every task type in one config, as a stage-2 mixture
+    "train": CONFIGS["qm9"]["train"],
+    "test": [row for config in ("description", "qm9", "bace", "forward") for row in CONFIGS[config]["test"]],
+}
+COLUMNLESS_CONFIG = "no_prompts"
+
+
+def write_dataset(folder: Path) -> Path:
+    """A Hub-native dataset folder: `data/<config>/<split>-00000-of-00001.parquet` plus a card listing the configs."""
+    card = ["---", "configs:"]
+    for config, splits in {**CONFIGS, COLUMNLESS_CONFIG: {"test": None}}.items():
+        card += [f"- config_name: {config}", "  data_files:"]
+        for split, rows in splits.items():
+            path = folder / parquet_path(config, split)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if rows is None:  # a dataset that is not an InstructMol dataset
+                Dataset.from_list([{"smiles": "CCO", "label": 1}]).to_parquet(path)
+            else:
+                Dataset.from_list(rows, features=ROW_FEATURES).to_parquet(path)
+            card += [f"  - split: {split}", f"    path: {parquet_path(config, split)}"]
+    (folder / "README.md").write_text("\n".join([*card, "---", "", "# Tiny evaluation data", ""]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tmp_path_factory) -> Path:
+    """A WordPiece vocabulary for the description metrics (no Hub): the tiny LLM's words plus the targets'."""
+    words = {word.strip(".").lower() for text in DESCRIPTIONS for word in text.split()} | set(WORDS)
+    path = tmp_path_factory.mktemp("vocabulary") / "vocab.txt"
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *sorted(words)]) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def numeric_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with an LM head that scores only digits, '.', '-', 'yes' and 'no': answers hold numbers."""
+    folder = tmp_path_factory.mktemp("numeric-model")
+    shutil.copytree(tiny_model_dir, folder, dirs_exist_ok=True)
+    weights = load_file(folder / "model.safetensors")
+    tokenizer_vocab = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
+    numeric_ids = [index for token, index in tokenizer_vocab.items() if token in {*"0123456789.-", "yes", "no"}]
+    keep = torch.zeros(weights["lm_head.weight"].shape[0], 1)
+    keep[numeric_ids] = 1
+    weights["lm_head.weight"] = weights["lm_head.weight"] * keep
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wordnet():
+    try:
+        ensure_wordnet()
+    except WordNetUnavailableError as error:
+        pytest.skip(f"METEOR needs WordNet: {error}")
+
+
+def evaluate_in_process(*args) -> int:
+    return main(["evaluate", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def task_runs(tiny_model_dir, numeric_model_dir, data_dir, vocabulary, wordnet, tmp_path_factory) -> dict[str, Path]:
+    """One run per task type, through the CLI's `main()`; each run's output folder."""
+    runs = {
+        "description": (tiny_model_dir, ["--caption-tokenizer", vocabulary, "--max-new-tokens", 8]),
+        "qm9": (numeric_model_dir, ["--max-new-tokens", 6]),
+        "bace": (tiny_model_dir, []),
+        "forward": (tiny_model_dir, ["--max-new-tokens", 8]),
+    }
+    outputs = {}
+    for config, (model, extra) in runs.items():
+        outputs[config] = tmp_path_factory.mktemp(f"eval-{config}")
+        assert evaluate_in_process("--model", model, "--dataset", data_dir, "--config", config,
+                                   "--output", outputs[config], "--batch-size", 4, *extra) == 0
+    return outputs
+
+
+def read_predictions(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+
+
+EXPECTED = {  # config -> (evaluation name, metric keys, a number the paper printed for that task)
+    "description": ("chebi20_description", {"bleu2", "bleu4", "rouge1", "rouge2", "rougeL", "meteor"}, "0.466"),
+    "qm9": ("qm9", {"mae", "mae_with_fallback", "per_property", "num_unparsable"}, "0.0082"),
+    "bace": ("moleculenet_bace", {"roc_auc", "roc_auc_hard_label", "accuracy", "accuracy_hard_label"}, "84.3 (±0.6)"),
+    "forward": ("forward_reaction_prediction", {"exact_match", "bleu", "levenshtein", "validity", "mode"}, "0.536"),
+}
+
+
+@pytest.mark.parametrize("config", list(EXPECTED))
+def test_each_task_type_writes_predictions_metrics_and_report(task_runs, config, data_dir):
+    output = task_runs[config]
+    name, metric_keys, paper_number = EXPECTED[config]
+    records = read_predictions(output)
+    rows = [row for split, rows in CONFIGS[config].items() if split == "test" for row in rows]
+    assert [(r["task"], r["id"]) for r in records] == [(row["task"], row["id"]) for row in rows]
+    assert all(set(r) >= {"id", "task", "smiles", "prompt", "prediction", "target"} for r in records)
+    assert records[0]["prompt"] == rows[0]["prompt"][0]["content"] and records[0]["target"] == rows[0]["target"]
+
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["rows"] == len(rows) and summary["dataset"] == str(data_dir) and summary["config"] == config
+    assert metric_keys <= set(summary["evaluations"][name]["metrics"])
+    report = (output / "report.md").read_text()
+    assert paper_number in report and summary["command"] in report and "mode molt5" in report
+    for figure in summary["evaluations"][name]["figures"]:
+        assert f"]({figure})" in report and (output / figure).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_command_line_scores_every_task_type_of_a_mixture(numeric_model_dir, data_dir, vocabulary, wordnet, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "instructmol.cli", "evaluate", "--model", str(numeric_model_dir), "--dataset", str(data_dir),
+         "--config", "mixture", "--output", str(tmp_path), "--caption-tokenizer", str(vocabulary), "--max-new-tokens", "6"],
+        check=False, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(summary["evaluations"]) == [name for name, _, _ in EXPECTED.values()] and summary["rows"] == 27
+    assert len(read_predictions(tmp_path)) == 27
+    report = (tmp_path / "report.md").read_text()
+    figures = [figure for evaluation in summary["evaluations"].values() for figure in evaluation["figures"]]
+    assert len(figures) == 4  # three QM9 parity plots and one ROC curve
+    for figure in figures:
+        assert f"]({figure})" in report and (tmp_path / figure).read_bytes().startswith(PNG_SIGNATURE)
+    assert all(paper_number in report for _, _, paper_number in EXPECTED.values())
+
+
+def test_regression_is_per_property_with_a_parity_plot_each_and_train_mean_fallback(task_runs):
+    evaluation = json.loads((task_runs["qm9"] / "metrics.json").read_text())["evaluations"]["qm9"]
+    assert set(evaluation["metrics"]["per_property"]) == {"homo", "lumo", "gap"}
+    assert evaluation["figures"] == ["qm9_homo_parity.png", "qm9_lumo_parity.png", "qm9_gap_parity.png"]
+    assert evaluation["settings"]["fallback"] == "train-split mean"
+    assert evaluation["metrics"]["num_unparsable"] < 9  # the numeric head writes numbers
+
+
+def test_reaction_targets_are_read_as_selfies(task_runs):
+    evaluation = json.loads((task_runs["forward"] / "metrics.json").read_text())["evaluations"]["forward_reaction_prediction"]
+    assert evaluation["settings"] == {"mode": "molt5", "input_format": "selfies"}
+    assert "molecules read as SELFIES" in (task_runs["forward"] / "report.md").read_text()
+
+
+def test_p_yes_is_the_trained_answer_token_probability_and_roc_auc_is_sklearns(task_runs, tiny_model, tiny_processor):
+    records = read_predictions(task_runs["bace"])
+    p_yes = [record["p_yes"] for record in records]
+    labels = [int(record["target"] == "Yes") for record in records]
+    assert all(0 <= p <= 1 for p in p_yes) and len(set(p_yes)) > 1
+    metrics = json.loads((task_runs["bace"] / "metrics.json").read_text())["evaluations"]["moleculenet_bace"]["metrics"]
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, p_yes), abs=1e-12)
+
+    # The same probability from TRL's own training collator: logits before the first completion token.
+    row = CONFIGS["bace"]["test"][0]
+    collator = DataCollatorForVisionLanguageModeling(tiny_processor, completion_only_loss=True)
+    first_token_logits = {}
+    for answer in ("Yes", "No"):
+        batch = collator([{"images": row["images"], "prompt": row["prompt"],
+                           "completion": [{"role": "assistant", "content": answer}]}])
+        first = int((batch["labels"][0] != -100).nonzero()[0])
+        with torch.no_grad():
+            logits = tiny_model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0, first - 1]
+        first_token_logits[answer] = logits[batch["input_ids"][0, first]]
+    expected = torch.softmax(torch.stack([first_token_logits["Yes"], first_token_logits["No"]]), dim=0)[0]
+    assert records[0]["p_yes"] == pytest.approx(float(expected), abs=1e-5)
+
+
+def error_line(stderr: str) -> str:
+    """The CLI's error message: exactly one line (progress bars may share stderr)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("instructmol evaluate: error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_an_interrupted_run_resumes_with_the_missing_rows_only(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    generated_ids = []
+    original = harness.generate_answers
+
+    def counting_generate_answers(model, processor, rows, **kwargs):
+        generated_ids.extend(row["id"] for row in rows)
+        return original(model, processor, rows, **kwargs)
+
+    monkeypatch.setattr(harness, "generate_answers", counting_generate_answers)
+    common = ["--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace", "--output", tmp_path, "--batch-size", 2]
+    assert evaluate_in_process(*common, "--limit", 3) == 0
+    assert generated_ids == ["b0", "b1", "b2"]
+    first_lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert json.loads((tmp_path / "metrics.json").read_text())["rows"] == 3
+
+    generated_ids.clear()
+    assert evaluate_in_process(*common) == 0
+    assert generated_ids == ["b3", "b4", "b5", "b6", "b7"]
+    lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert lines[:3] == first_lines and len(lines) == len(CONFIGS["bace"]["test"])
+    assert json.loads((tmp_path / "metrics.json").read_text())["rows"] == len(CONFIGS["bace"]["test"])
+
+    generated_ids.clear()
+    assert evaluate_in_process(*common) == 0  # complete: scores again without generating anything
+    assert generated_ids == []
+
+
+def test_resuming_with_other_settings_is_refused(tiny_model_dir, data_dir, tmp_path, capsys):
+    common = ["--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace", "--output", tmp_path, "--limit", 2]
+    assert evaluate_in_process(*common) == 0
+    assert evaluate_in_process(*common, "--max-new-tokens", 3) == 2
+    assert "max_new_tokens: 8 before, 3 now" in error_line(capsys.readouterr().err)
+
+
+def test_batched_predictions_equal_one_at_a_time(tiny_model_dir, data_dir, tmp_path):
+    for batch_size in (1, 8):
+        assert evaluate_in_process("--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace",
+                                   "--output", tmp_path / str(batch_size), "--batch-size", batch_size,
+                                   "--max-new-tokens", 5) == 0
+    one_at_a_time, batched = read_predictions(tmp_path / "1"), read_predictions(tmp_path / "8")
+    assert [r["prediction"] for r in batched] == [r["prediction"] for r in one_at_a_time]
+    assert len({r["prediction"] for r in batched}) > 1  # different molecules, different answers: padding mattered
+    assert [r["p_yes"] for r in batched] == pytest.approx([r["p_yes"] for r in one_at_a_time], abs=1e-5)
+
+
+def test_sampling_with_a_seed_is_reproducible(tiny_model_dir, data_dir, tmp_path):
+    def sampled(seed: int, output: str) -> list[str]:
+        assert evaluate_in_process("--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace", "--limit", 4,
+                                   "--output", tmp_path / output, "--sample", "--seed", seed, "--max-new-tokens", 6) == 0
+        return [record["prediction"] for record in read_predictions(tmp_path / output)]
+
+    first = sampled(7, "first")
+    assert sampled(7, "again") == first
+    assert sampled(8, "other seed") != first
+
+
+def test_update_card_writes_a_model_index_the_hub_parser_reads(numeric_model_dir, data_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(numeric_model_dir, model_dir)
+    for config in ("bace", "bace", "qm9"):  # bace twice: its results are replaced, not repeated
+        assert evaluate_in_process("--model", model_dir, "--dataset", data_dir, "--config", config,
+                                   "--output", tmp_path / config, "--update-card", "--max-new-tokens", 4) == 0
+    card = ModelCard.load(model_dir / "README.md")
+    results = card.data.eval_results
+    bace_auc = [r for r in results if r.dataset_config == "bace" and r.metric_type == "roc_auc"]
+    assert len(bace_auc) == 1 and bace_auc[0].dataset_split == "test" and bace_auc[0].dataset_type == str(data_dir)
+    expected = json.loads((tmp_path / "bace" / "metrics.json").read_text())["evaluations"]["moleculenet_bace"]["metrics"]
+    assert bace_auc[0].metric_value == pytest.approx(100 * expected["roc_auc"], abs=1e-4)
+    assert {(r.metric_type, r.metric_config) for r in results if r.dataset_config == "qm9"} >= {("mae", "qm9_gap"), ("mae", "qm9")}
+    evaluation_section = card.text.split("## Evaluation")[1].split("\n## ")[0]
+    assert "Not evaluated yet" not in card.text and evaluation_section.count("\n| ") == len(results) + 1
+    assert "## Limitations" in card.text  # the rest of the card is kept
+
+
+def test_update_card_refuses_a_hub_repo_before_any_work(data_dir, tmp_path, capsys):
+    assert evaluate_in_process("--model", "someone/instructmol", "--dataset", data_dir, "--config", "bace",
+                               "--output", tmp_path, "--update-card") == 2
+    assert "--update-card writes the card of a local model folder" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("config", "split", "message"), [
+    ("nope", "test", "has no config 'nope'; its configs are description, qm9"),
+    ("qm9", "validation", "has no split 'validation'; it has train, test"),
+    (COLUMNLESS_CONFIG, "test", "lacks the column(s) images, prompt, task, id, target"),
+    ("mystery", "test", "Unknown task 'qm9_dipole' (row 'x0')"),
+    ("maybe", "test", "Row 'y0': a classification target must be 'Yes' or 'No', not 'Maybe'"),
+])
+def test_bad_input_ends_with_one_line_naming_it(tiny_model_dir, data_dir, tmp_path, capsys, config, split, message):
+    assert evaluate_in_process("--model", tiny_model_dir, "--dataset", data_dir, "--config", config,
+                               "--split", split, "--output", tmp_path) == 2
+    assert message in error_line(capsys.readouterr().err)
+
+
+def test_a_missing_dataset_is_named(tiny_model_dir, tmp_path, capsys):
+    assert evaluate_in_process("--model", tiny_model_dir, "--dataset", tmp_path / "absent", "--config", "bace",
+                               "--output", tmp_path / "out") == 2
+    assert f"cannot find the dataset '{tmp_path / 'absent'}'" in error_line(capsys.readouterr().err)
+
+
+def test_a_missing_caption_vocabulary_stops_the_run_before_generation(tiny_model_dir, data_dir, tmp_path, capsys):
+    assert evaluate_in_process("--model", tiny_model_dir, "--dataset", data_dir, "--config", "description",
+                               "--output", tmp_path, "--caption-tokenizer", tmp_path / "no-vocabulary") == 2
+    assert "the description metrics cannot run" in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "predictions.jsonl").exists()
+
+
+def test_an_adapter_folder_is_evaluated_as_base_plus_adapter(tiny_model_dir, data_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from modeling_instructmol import InstructMolForConditionalGeneration
+
+    def base_model():
+        return InstructMolForConditionalGeneration.from_pretrained(tiny_model_dir).eval()
+
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)  # random: not a no-op
+    get_peft_model(base_model(), lora).save_pretrained(tmp_path / "adapter")
+    model, processor = load_model_and_processor(str(tmp_path / "adapter"))
+    inputs = processor(text=["USER: <mol>\nwhat is this? ASSISTANT:"], molecules=[["c1ccccc1O"]], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        torch.testing.assert_close(logits, PeftModel.from_pretrained(base_model(), str(tmp_path / "adapter"))(**inputs).logits)
+        assert not torch.allclose(logits, base_model()(**inputs).logits, atol=1e-4)
+    assert evaluate_in_process("--model", tmp_path / "adapter", "--dataset", data_dir, "--config", "bace",
+                               "--output", tmp_path / "out", "--limit", 2) == 0
+    assert len(read_predictions(tmp_path / "out")) == 2
