@@ -96,14 +96,12 @@ def build_instructmol(
     calibration_molecules: list[str] | None = None,
     freeze_llm: bool = False,
     freeze_graph_encoder: bool = True,
-    set_batchnorm_statistics: bool = False,
 ) -> tuple[InstructMolForConditionalGeneration, InstructMolProcessor]:
     """Assembles InstructMol around an LLM without copying its weights.
 
     Adds the `<mol>` token and resizes the embeddings, loads the converted graph encoder (or keeps a random
     one), and scales the projector so that projected atom vectors have the spread of the LLM's own token
-    embeddings on `calibration_molecules` (the GIN's raw outputs can be 10x smaller or larger). With
-    `set_batchnorm_statistics`, a random GIN's BatchNorm statistics are first set on those molecules.
+    embeddings on `calibration_molecules` (the GIN's raw outputs can be 10x smaller or larger).
     """
     tokenizer.add_special_tokens({"additional_special_tokens": [MOLECULE_TOKEN]}, replace_extra_special_tokens=False)
     if tokenizer.pad_token is None:
@@ -144,10 +142,7 @@ def build_instructmol(
         atom_feature_dims=config.atom_feature_dims,
         bond_feature_dims=config.bond_feature_dims,
     )
-    calibration_molecules = calibration_molecules or reference_molecules()
-    if set_batchnorm_statistics:
-        calibrate_graph_batchnorm(model, processor, calibration_molecules)
-    calibrate_projector(model, processor, calibration_molecules)
+    calibrate_projector(model, processor, calibration_molecules or reference_molecules())
     return model, processor
 
 
@@ -173,27 +168,6 @@ def calibrate_projector(
     output_layer.bias.mul_(scale)
     logger.info("Projector scaled by %.4g to match the token embeddings' std %.4g", scale, float(target_std))
     return scale
-
-
-@torch.no_grad()
-def calibrate_graph_batchnorm(model: InstructMolForConditionalGeneration, processor: InstructMolProcessor, molecules: list[str]) -> None:
-    """Sets the GIN's BatchNorm running statistics to those of `molecules` (a cumulative average over them).
-
-    Only for a randomly initialised GIN (no MoleculeSTM): its fresh statistics (mean 0, variance 1) let
-    activations drift layer after layer, which leaves less signal in the atom vectors.
-    """
-    encoder = model.model.graph_encoder
-    batch_norms = [module for module in encoder.modules() if isinstance(module, torch.nn.BatchNorm1d)]
-    for batch_norm in batch_norms:
-        batch_norm.reset_running_stats()
-        batch_norm.momentum = None  # cumulative moving average: every molecule weighs the same
-    graph_batch, _ = processor.featurizer(molecules)
-    torch.nn.Module.train(encoder, True)  # bypass the frozen-encoder guard for this one pass
-    encoder.dropout.eval()
-    encoder(**{name: torch.from_numpy(array) for name, array in graph_batch.items()})
-    for batch_norm in batch_norms:
-        batch_norm.momentum = 0.1
-    encoder.train(model.training)
 
 
 def save_instructmol(

