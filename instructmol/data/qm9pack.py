@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .instructions import QM9_QUESTIONS, pick_instruction
+from .schema import conversation_row
 from .sources import require_columns
 
 PROPERTY_COLUMNS = {"homo": "HOMO_au", "lumo": "LUMO_au", "gap": "HOMO_LUMO_gap_au"}
@@ -50,3 +52,14 @@ def read_qm9pack(folder: Path | None = None, limit: int | None = None, seed: int
     if limit is not None and limit < len(molecules):
         molecules = molecules.sample(n=limit, random_state=seed).sort_index()
     return molecules.reset_index(drop=True)
+
+
+def qm9_gap_rows(count: int, seed: int = 0) -> list[dict]:
+    """`count` QM9 molecules (a seeded sample) asked for their HOMO-LUMO gap, as rows of the InstructMol datasets
+    (answer: hartree, 4 decimals, as in the quickstart)."""
+    molecules = read_qm9pack(limit=count, seed=seed)
+    return [
+        conversation_row(images=[smiles], instruction=pick_instruction(QM9_QUESTIONS["gap"], seed, str(index)),
+                         row_id=str(index), task="qm9_gap", target=f"{gap:.4f}")
+        for index, smiles, gap in zip(molecules["Index"], molecules["SMILES"], molecules["HOMO_LUMO_gap_au"])
+    ]
