@@ -1,7 +1,9 @@
 """Both training stages through TRL's own `trl sft` command line, on a tiny model and tiny real datasets."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -30,13 +32,26 @@ def tiny_data_dir(tmp_path_factory):
     return output
 
 
-def trl_sft(recipe: str, tmp_path, launch_args=(), **overrides) -> subprocess.CompletedProcess:
+def run_in_own_session(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Runs a command; on timeout kills it with every process it started (launchers leave workers behind)."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, **overrides) -> subprocess.CompletedProcess:
     """Runs `trl sft --config <quickstart recipe with overrides>` and returns the finished process."""
     config = yaml.safe_load((QUICKSTART_RECIPES / recipe).read_text())
     config.update(per_device_train_batch_size=4, logging_steps=1, **overrides)
     config_path = tmp_path / f"{recipe}.{len(list(tmp_path.glob('*.yaml')))}.yaml"
     config_path.write_text(yaml.safe_dump({key: str(v) if hasattr(v, "__fspath__") else v for key, v in config.items()}))
-    result = subprocess.run(["trl", "sft", "--config", str(config_path), *launch_args], capture_output=True, text=True)
+    result = run_in_own_session(["trl", "sft", "--config", str(config_path), *launch_args], timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -72,7 +87,9 @@ def test_stage1_changes_only_the_projector(tiny_model_dir, stage1_dir):
 def test_stage2_adapter_holds_llm_lora_and_the_projector_only(stage2_dir, stage1_dir):
     adapter = load_file(stage2_dir / "adapter_model.safetensors")
     lora = {name for name in adapter if "lora_" in name}
-    assert lora and all(".language_model." in name and re.search(r"\.(q|k|v|o)_proj\.lora_[AB]\.", name) for name in lora)
+    targets = yaml.safe_load((QUICKSTART_RECIPES / "stage2.yaml").read_text())["lora_target_modules"]
+    assert lora and all(".language_model." in name for name in lora)
+    assert {re.search(r"\.(\w+)\.lora_[AB]\.", name).group(1) for name in lora} == set(targets)
     assert set(adapter) - lora == {"base_model.model.model.projector.linear_1.weight", "base_model.model.model.projector.linear_1.bias"}
     assert not any("graph_encoder" in name for name in adapter)
     assert json.loads((stage2_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == str(stage1_dir)
@@ -112,11 +129,25 @@ def logged_epochs(stdout: str) -> list[float]:
     return [float(value) for value in re.findall(r"'epoch': '([0-9.]+)'", stdout)]
 
 
+def two_process_stage1(tmp_path, **overrides) -> subprocess.CompletedProcess:
+    """Stage 1 on two gloo processes, a second attempt after a hang at exit.
+
+    torch 2.13's gloo can deadlock as a worker exits, after training and saving (about 1 run in 10 on a loaded
+    2-core machine; py-spy: the DDP Reducer's destructor holds the GIL while it joins a gloo thread that waits for
+    the GIL to free the tensor of a finished all-gather). The run's own work is what this test is about.
+    """
+    launch_args = ["--accelerate_config", str(REPO_ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml")]
+    try:
+        return trl_sft("stage1.yaml", tmp_path, launch_args, timeout=180, **overrides)
+    except subprocess.TimeoutExpired:
+        return trl_sft("stage1.yaml", tmp_path, launch_args, timeout=180, **overrides)
+
+
 def test_two_cpu_processes_train_and_save_a_loadable_model(tiny_model_dir, tiny_data_dir, tmp_path):
     one = trl_sft("stage1.yaml", tmp_path, model_name_or_path=tiny_model_dir, dataset_name=tiny_data_dir,
                   output_dir=tmp_path / "one", max_steps=2)
-    two = trl_sft("stage1.yaml", tmp_path, ["--accelerate_config", str(REPO_ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml")],
-                  model_name_or_path=tiny_model_dir, dataset_name=tiny_data_dir, output_dir=tmp_path / "two", max_steps=2)
+    two = two_process_stage1(tmp_path, model_name_or_path=tiny_model_dir, dataset_name=tiny_data_dir,
+                             output_dir=tmp_path / "two", max_steps=2)
     # Two processes read twice the rows per step: the epoch advances twice as fast.
     assert logged_epochs(two.stdout)[0] == pytest.approx(2 * logged_epochs(one.stdout)[0], rel=0.05)
     model = InstructMolForConditionalGeneration.from_pretrained(tmp_path / "two")
