@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,10 @@ from . import metrics
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
+
+if TYPE_CHECKING:
+    from modeling_instructmol import InstructMolForConditionalGeneration
+    from processing_instructmol import InstructMolProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +80,9 @@ def locate_small_llm() -> tuple[str, str | None]:
     return str(Path(next(iter(spec.submodule_search_locations)))), SMOLLM2_GGUF_FILE
 
 
-def build_small_instructmol(llm_layers: int | None = None, **build_kwargs):
+def build_small_instructmol(
+    llm_layers: int | None = None, **build_kwargs
+) -> tuple["InstructMolForConditionalGeneration", "InstructMolProcessor"]:
     """InstructMol around SmolLM2-135M-Instruct (optionally its first `llm_layers` layers) and a random GIN, built
     in memory as `instructmol init` builds it (no folder written), chatting in `CHATML_TEMPLATE`; `build_kwargs`
     go to `build_instructmol`."""
