@@ -13,6 +13,8 @@ from hub_client import FAKE_TOKEN, HubClient  # noqa: E402
 from hub_server import LoopbackHub  # noqa: E402
 from tiny_models import build_tiny_llm, build_tiny_tokenizer, save_tiny_llm  # noqa: E402
 
+from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory) -> Path:
@@ -56,3 +58,12 @@ def hub(tmp_path):
 @pytest.fixture
 def client(hub, tmp_path) -> HubClient:
     return HubClient(hub, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def wordnet_available():
+    """WordNet for METEOR (Debian's packages copied into an NLTK folder, or NLTK's own download)."""
+    try:
+        ensure_wordnet()
+    except WordNetUnavailableError as error:
+        pytest.skip(f"METEOR needs WordNet, which is not installed: {error}")

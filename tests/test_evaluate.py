@@ -22,7 +22,6 @@ from instructmol.cli import main
 from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smiles_to_selfies
 from instructmol.evaluation import harness
 from instructmol.evaluation.loading import load_model_and_processor
-from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet
 from tiny_models import WORDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -112,20 +111,12 @@ def numeric_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def wordnet():
-    try:
-        ensure_wordnet()
-    except WordNetUnavailableError as error:
-        pytest.skip(f"METEOR needs WordNet: {error}")
-
-
 def evaluate_in_process(*args) -> int:
     return main(["evaluate", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
-def task_runs(tiny_model_dir, numeric_model_dir, data_dir, vocabulary, wordnet, tmp_path_factory) -> dict[str, Path]:
+def task_runs(tiny_model_dir, numeric_model_dir, data_dir, vocabulary, wordnet_available, tmp_path_factory) -> dict[str, Path]:
     """One run per task type, through the CLI's `main()`; each run's output folder."""
     runs = {
         "description": (tiny_model_dir, ["--caption-tokenizer", vocabulary, "--max-new-tokens", 8]),
@@ -172,7 +163,7 @@ def test_each_task_type_writes_predictions_metrics_and_report(task_runs, config,
         assert f"]({figure})" in report and (output / figure).read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_the_command_line_scores_every_task_type_of_a_mixture(numeric_model_dir, data_dir, vocabulary, wordnet, tmp_path):
+def test_the_command_line_scores_every_task_type_of_a_mixture(numeric_model_dir, data_dir, vocabulary, wordnet_available, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "instructmol.cli", "evaluate", "--model", str(numeric_model_dir), "--dataset", str(data_dir),
          "--config", "mixture", "--output", str(tmp_path), "--caption-tokenizer", str(vocabulary), "--max-new-tokens", "6"],

@@ -15,7 +15,6 @@ from instructmol.metrics.molecule_captioning.molecule_captioning import (
     load_word_piece_tokenizer,
     word_pieces,
 )
-from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MOLT5_PREDICTIONS = SHARED_DATA / "molt5_predictions"
@@ -27,14 +26,6 @@ TINY_VOCABULARY = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
     "the", "cat", "sat", "on", "a", "mat", "molecule", "is", "an", "acid", "base", ".", "quin", "##oline",
 ]
-
-
-@pytest.fixture(scope="module")
-def wordnet_available():
-    try:
-        ensure_wordnet()
-    except WordNetUnavailableError as error:
-        pytest.skip(f"WordNet not installed: {error}")
 
 
 @pytest.fixture(scope="module")

@@ -62,14 +62,6 @@ def test_without_any_wordnet_the_error_says_how_to_get_one(tmp_path, monkeypatch
     assert "python -m nltk.downloader wordnet" in str(error.value)
 
 
-@pytest.fixture(scope="module")
-def wordnet_available():
-    try:
-        ensure_wordnet()
-    except WordNetUnavailableError as error:
-        pytest.skip(f"WordNet not installed: {error}")
-
-
 def test_meteor_scores_the_textbook_example_as_published(wordnet_available):
     score = meteor_score([TEXTBOOK_REFERENCE.split()], TEXTBOOK_HYPOTHESIS.split())
     assert round(score, 4) == 0.6944

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoModel, AutoProcessor, PreTrainedModel, ProcessorMixin, TextStreamer
 
+from ..evaluation.loading import one_line
+
 HELP = "chat about a molecule in the terminal (/mol SMILES switches molecule, /reset, /quit)"
 COMMANDS_HELP = "commands: /mol SMILES (switch molecule), /mol (no molecule), /reset, /quit"
 
@@ -80,17 +82,13 @@ class ChatSession:
         return kwargs
 
 
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
 def switch_molecule(session: ChatSession, smiles: str | None) -> str:
     """Applies `/mol`; returns the line to show (a bad SMILES leaves the session as it was)."""
     try:
         session.set_molecule(smiles)
     except ValueError as error:
         still = f"still talking about {session.smiles}" if session.smiles else "no molecule selected"
-        return f"Cannot use the SMILES {smiles!r} ({_one_line(error)}); {still}."
+        return f"Cannot use the SMILES {smiles!r} ({one_line(error)}); {still}."
     if smiles is None:
         return "No molecule: plain text chat (new conversation)."
     return f"Now talking about {smiles} (new conversation)."
@@ -102,7 +100,7 @@ def load_session(args: argparse.Namespace) -> ChatSession:
         model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
         processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=True)
     except OSError as error:
-        raise ValueError(f"cannot load an InstructMol model from {args.model!r}: {_one_line(error)}") from error
+        raise ValueError(f"cannot load an InstructMol model from {args.model!r}: {one_line(error)}") from error
     return ChatSession(model, processor, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
 
 

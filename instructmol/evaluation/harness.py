@@ -14,7 +14,7 @@ from ..metrics.molecule_captioning.molecule_captioning import load_word_piece_to
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
 from .classification import yes_probabilities
 from .generation import batches, generate_answers
-from .loading import check_rows, load_evaluation_split, load_model_and_processor, train_split_means
+from .loading import check_rows, load_evaluation_split, load_model_and_processor, one_line, train_split_means
 from .model_card import local_card_path, update_model_card
 from .predictions import PredictionStore, prediction_record
 from .report import write_report
@@ -44,7 +44,7 @@ def check_scoring_resources(rows: list[dict], settings: EvaluationSettings) -> N
         load_word_piece_tokenizer(settings.caption_tokenizer)
     except (WordNetUnavailableError, OSError) as error:
         raise ValueError(
-            f"the description metrics cannot run: {' '.join(str(error).split())} (--caption-tokenizer takes a Hub id, "
+            f"the description metrics cannot run: {one_line(error)} (--caption-tokenizer takes a Hub id, "
             "a folder holding vocab.txt, or a vocab.txt)"
         ) from error
 

@@ -29,7 +29,8 @@ PROCESSOR_CONFIG = "processor_config.json"
 TRAIN_SPLIT = "train"
 
 
-def _one_line(error: Exception) -> str:
+def one_line(error: Exception) -> str:
+    """An exception's message on one line, for errors that quote another library's (often multi-line) message."""
     return " ".join(str(error).split())
 
 
@@ -42,7 +43,7 @@ def local_model_dir(name_or_path: str) -> Path:
     except Exception as error:  # not a repo id, offline, unknown or gated repo: all mean "no such model here"
         raise FileNotFoundError(
             f"{name_or_path!r} is neither a local model folder nor a Hub model repository reachable from here "
-            f"({_one_line(error)})"
+            f"({one_line(error)})"
         ) from error
 
 
@@ -82,7 +83,7 @@ def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
     try:
         configs = get_dataset_config_names(dataset)
     except (FileNotFoundError, ConnectionError) as error:
-        raise FileNotFoundError(f"cannot find the dataset {dataset!r}: {_one_line(error)}") from error
+        raise FileNotFoundError(f"cannot find the dataset {dataset!r}: {one_line(error)}") from error
     if config not in configs:
         raise ValueError(f"the dataset {dataset!r} has no config {config!r}; its configs are {', '.join(configs)}")
     splits = get_dataset_split_names(dataset, config)
