@@ -30,8 +30,8 @@ VICUNA_SYSTEM_PROMPT = (
 )
 # Vicuna v1 conversation as InstructMol trained it: "<s>{system} USER: <mol>\n{question} ASSISTANT: {answer}</s>".
 # The template writes the BOS token itself: TRL tokenizes rendered conversations without special tokens.
-# Content may be a string or a list of blocks; image and molecule blocks render as the placeholder
-# followed by a newline, exactly like `InstructMolProcessor.flatten_message_content`.
+# Content may be a string or a list of blocks; image and molecule blocks render as the placeholder, separated by a
+# newline from the blocks next to them, exactly like `InstructMolProcessor.flatten_message_content`.
 VICUNA_CHAT_TEMPLATE = (
     "{%- if messages[0]['role'] == 'system' -%}"
     "{%- set system_message = messages[0]['content'] if messages[0]['content'] is string "
@@ -46,7 +46,10 @@ VICUNA_CHAT_TEMPLATE = (
     "{%- if message['role'] == 'user' -%}{{- 'USER: ' -}}{%- else -%}{{- 'ASSISTANT: ' -}}{%- endif -%}"
     "{%- if message['content'] is string -%}{{- message['content'] -}}"
     "{%- else -%}{%- for block in message['content'] -%}"
-    "{%- if block['type'] in ['image', 'molecule'] -%}{{- '" + MOLECULE_TOKEN + "\\n' -}}"
+    "{%- set is_molecule = block['type'] in ['image', 'molecule'] -%}"
+    "{%- if not loop.first and (is_molecule or loop.previtem['type'] in ['image', 'molecule']) -%}"
+    "{{- '\\n' -}}{%- endif -%}"
+    "{%- if is_molecule -%}{{- '" + MOLECULE_TOKEN + "' -}}"
     "{%- elif block['type'] == 'text' -%}{{- block['text'] -}}{%- endif -%}"
     "{%- endfor -%}{%- endif -%}"
     "{%- if message['role'] == 'user' -%}{{- ' ' -}}{%- else -%}{{- eos_token -}}{%- endif -%}"
@@ -270,6 +273,33 @@ def _is_molecule_block(block: dict) -> bool:
     return block.get("type") in ("image", "molecule")
 
 
+def flatten_content(content: str | list[dict], molecule_token: str = MOLECULE_TOKEN) -> tuple[str, list[str | None]]:
+    """A message's content as one string and the SMILES of its molecule blocks.
+
+    A molecule block becomes `molecule_token`, separated by a newline from the blocks next to it: `<mol>\\n{text}`
+    or `{text}\\n<mol>`, as InstructMol's released code wrote the graph before or after an instruction. Accepts
+    `{"type": "molecule", "molecule": smiles}` and `{"type": "image", "image": smiles}` (what TRL builds from a
+    dataset's `images` column); a block without a SMILES yields None.
+    """
+    if isinstance(content, str):
+        return content, []
+    pieces, smiles, previous_is_molecule = [], [], None
+    for block in content:
+        is_molecule = _is_molecule_block(block)
+        if is_molecule:
+            piece = molecule_token
+            smiles.append(block.get(block["type"]))
+        elif block.get("type") == "text":
+            piece = block["text"]
+        else:
+            raise ValueError(f"Unsupported content block type {block.get('type')!r} in {block!r:.200}")
+        if previous_is_molecule is not None and (is_molecule or previous_is_molecule):
+            pieces.append("\n")
+        pieces.append(piece)
+        previous_is_molecule = is_molecule
+    return "".join(pieces), smiles
+
+
 class InstructMolProcessor(ProcessorMixin):
     r"""
     Turns text with `<mol>` placeholders plus SMILES strings into model inputs: token ids in which each
@@ -412,23 +442,8 @@ class InstructMolProcessor(ProcessorMixin):
                 )
 
     def flatten_message_content(self, content: str | list[dict]) -> tuple[str, list[str | None]]:
-        """A message's content as one string, molecule blocks as `<mol>\\n`; also the blocks' SMILES.
-
-        Accepts `{"type": "molecule", "molecule": smiles}` and `{"type": "image", "image": smiles}` (what TRL
-        builds from a dataset's `images` column); a block without a SMILES yields None.
-        """
-        if isinstance(content, str):
-            return content, []
-        text, smiles = "", []
-        for block in content:
-            if _is_molecule_block(block):
-                text += self.molecule_token + "\n"
-                smiles.append(block.get(block["type"]))
-            elif block.get("type") == "text":
-                text += block["text"]
-            else:
-                raise ValueError(f"Unsupported content block type {block.get('type')!r} in {block!r:.200}")
-        return text, smiles
+        """A message's content as one string and the SMILES of its molecule blocks (see `flatten_content`)."""
+        return flatten_content(content, self.molecule_token)
 
     def apply_chat_template(
         self,
@@ -445,8 +460,8 @@ class InstructMolProcessor(ProcessorMixin):
     ):
         """Renders conversations with the chat template; molecules come from the messages' molecule blocks.
 
-        Structured content is flattened to strings first (molecule blocks -> `<mol>\\n`), so any LLM's own
-        chat template works, not only templates that understand content blocks. With `tokenize=True` the
+        Structured content is flattened to strings first (see `flatten_message_content`), so any LLM's own chat
+        template works, not only templates that understand content blocks. With `tokenize=True` the
         rendered text and the blocks' SMILES go through `__call__`.
         """
         if return_assistant_tokens_mask:
@@ -497,5 +512,6 @@ __all__ = [
     "MolecularGraph",
     "InvalidMoleculeError",
     "VICUNA_CHAT_TEMPLATE",
+    "flatten_content",
     "VICUNA_SYSTEM_PROMPT",
 ]

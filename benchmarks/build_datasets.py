@@ -27,8 +27,8 @@ def load_qm9_builder():
 
 
 def property_rows(output: Path) -> int:
-    """Rows of the `all_g` config: one per kept molecule and property."""
-    return sum(pq.read_metadata(path).num_rows for path in output.glob("data/all_g/*.parquet"))
+    """Rows of the `qm9_g` config: one per kept molecule and property."""
+    return sum(pq.read_metadata(path).num_rows for path in output.glob("data/qm9_g/*.parquet"))
 
 
 def time_build(builder, num_proc: int, limit: int | None) -> tuple[float, int]:
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     builder = load_qm9_builder()
     results = {num_proc: time_build(builder, num_proc, args.limit) for num_proc in (1, 2)}
-    print("\nQM9 from qm9pack, 8 configs (homo/lumo/gap/all x G/GS)")
+    print("\nQM9 from qm9pack, 8 configs (homo/lumo/gap/qm9 x G/GS)")
     for num_proc, (seconds, rows) in results.items():
         print(f"  {num_proc} process(es): {seconds:7.1f} s  {rows:,} molecule-property rows  "
               f"{rows / seconds:9,.0f} rows/s")

@@ -1,9 +1,10 @@
 """PubChem molecule-description pairs for InstructMol's stage-1 alignment, with ChEBI-20 test molecules removed.
 
-Config `alignment` (graph only, as stage 1 trains). Sources:
+Config `alignment_g`: the task `alignment`, the graph alone in the user turn and the description as the answer, as
+the released stage 1 trained (`--alignment-prompt question` asks a description question instead). Sources:
 - `--origin pubchemsft` (default): InstructMol's own `OpenMol/PubChemSFT` on the Hub, file `all_clean.json`
-  (`{smiles: [[question, description], ...]}`, ~330K pairs); no split of its own, so `--validation-fraction`
-  of the molecules (by a seeded hash of the SMILES) becomes the validation split.
+  (`{smiles: [[question, description], ...]}`, ~330K pairs). The authors' own split is in pickles (unsafe to load)
+  and is not used: `--validation-fraction` of the molecules (by a seeded hash of the SMILES) becomes validation.
 - `--origin pubchem324kv2`: MolCA's `acharkq/PubChem324kV2` (`pretrain.pt`, `train.pt`, `valid.pt`, `test.pt`,
   PyG InMemoryDatasets with `smiles`, `text` and `cid`); pretrain+train -> train, valid -> validation, test -> test.
 
@@ -20,11 +21,9 @@ from pathlib import Path
 from datasets import Dataset
 
 from instructmol.data import (
-    DESCRIPTION_QUESTIONS,
     EMPTY_TEXT,
-    GS_TEMPLATE_NAMED,
-    MISSING_VALUE,
     CardSpec,
+    build_options,
     build_task,
     builder_argument_parser,
     candidate,
@@ -36,14 +35,14 @@ from instructmol.data import (
     hub_dataset_file,
     inchikey,
     map_processes,
-    pick_instruction,
     resolve_molecules,
     split_fractions,
     start_build,
 )
 from instructmol.data.molt5 import MOLT5_CHEBI20_URL, chebi20_split_location, read_chebi20_file
+from instructmol.tasks import TASKS
 
-TASK = "pubchem_alignment"
+TASK = TASKS["alignment"]
 PUBCHEMSFT_FILE = hub_dataset_file("OpenMol/PubChemSFT", "all_clean.json")
 PUBCHEM324K_REPO = "acharkq/PubChem324kV2"
 PUBCHEM324K_SPLITS = {"pretrain.pt": "train", "train.pt": "train", "valid.pt": "validation", "test.pt": "test"}
@@ -61,11 +60,25 @@ CARD = CardSpec(
     source=(
         "`--origin pubchemsft`: `all_clean.json` of the Hub dataset `OpenMol/PubChemSFT` (InstructMol's authors), a "
         "JSON object mapping each SMILES to a list of `[question, description]` pairs; only the descriptions are "
-        "used, the question is drawn from a pool. `--origin pubchem324kv2`: MolCA's `acharkq/PubChem324kV2` "
+        "used (the released stage 1 ignores the questions too). The same repository holds the authors' split as "
+        "pickles (`train.pkl`, `valid.pkl`, `test.pkl`, about 80/10/10) and a `stage1/` folder written by "
+        "`datasets.save_to_disk`; neither is read here (see the split protocol). `--origin pubchem324kv2`: MolCA's `acharkq/PubChem324kV2` "
         "(`pretrain.pt`, `train.pt`, `valid.pt`, `test.pt`; PyTorch Geometric InMemoryDatasets whose records carry "
         "`smiles`, `text` (one description per line) and `cid`). Both are derived from PubChem compound "
         "descriptions, collected as in MoleculeSTM's PubChemSTM."
     ),
+    split_protocol=(
+        "`--origin pubchemsft`: a seeded hash of each SMILES sends `--validation-fraction` of the molecules to "
+        "validation (all descriptions of a molecule stay together); no test split. The authors' own split exists "
+        "only as pickled files, which can run code when loaded, so this builder does not read it. "
+        "`--origin pubchem324kv2`: MolCA's files (pretrain + train -> train, valid -> validation, test -> test)."
+    ),
+    differences=[
+        "The split is not the authors' (their `train.pkl`/`valid.pkl`/`test.pkl` are pickles, unsafe to load): "
+        "see the split protocol.",
+        "Descriptions shorter than `--min-description-words` words are dropped; `all_clean.json` is already "
+        "cleaned by the authors, and the paper states no threshold (`--min-description-words 1` keeps them all).",
+    ],
     license="other",
     license_details=(
         "PubChem data is in the public domain (NCBI). `OpenMol/PubChemSFT` is published under the MIT licence; "
@@ -126,10 +139,9 @@ def pubchemsft_candidates(path: Path, seed: int, validation_fraction: float, min
                                  f"{pair!r:.200}")
             description = (pair[1] or "").strip()
             row_id = f"{molecule_index}-{pair_index}"
-            reason = MISSING_VALUE if not smiles else description_problem(description, min_words)
-            records.append(candidate(row_id=row_id, task=TASK, split=split, molecules=[smiles] if smiles else [],
-                                     instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id),
-                                     target=description, drop_reason=reason))
+            records.append(candidate(row_id=row_id, task=TASK.name, split=split, molecule_input=smiles,
+                                     target=description,
+                                     drop_reason=description_problem(description, min_words) if smiles else ""))
     return records
 
 
@@ -173,7 +185,7 @@ def pubchem324k_folder(source: str | None) -> Path:
     return folder
 
 
-def pubchem324k_candidates(folder: Path, seed: int, min_words: int) -> list[dict]:
+def pubchem324k_candidates(folder: Path, min_words: int) -> list[dict]:
     """Candidates from PubChem324kV2; a record's description is its text lines joined by spaces (as MolCA does)."""
     records = []
     for file_name, split in PUBCHEM324K_SPLITS.items():
@@ -182,10 +194,9 @@ def pubchem324k_candidates(folder: Path, seed: int, min_words: int) -> list[dict
             smiles = (smiles or "").strip()
             description = " ".join(line.strip() for line in (text or "").splitlines() if line.strip())
             row_id = f"{file_name.removesuffix('.pt')}-{index}" + (f"-cid{cid}" if cid else "")
-            reason = MISSING_VALUE if not smiles else description_problem(description, min_words)
-            records.append(candidate(row_id=row_id, task=TASK, split=split, molecules=[smiles] if smiles else [],
-                                     instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id),
-                                     target=description, drop_reason=reason))
+            records.append(candidate(row_id=row_id, task=TASK.name, split=split, molecule_input=smiles,
+                                     target=description,
+                                     drop_reason=description_problem(description, min_words) if smiles else ""))
     return records
 
 
@@ -212,9 +223,9 @@ def mark_chebi20_test_molecules(checked: Dataset, test_inchikeys: set[str], num_
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
         __doc__.splitlines()[0],
+        [TASK],
         source_help="local copy of the source: all_clean.json (pubchemsft) or a folder with the .pt files "
         "(pubchem324kv2); default: download from the Hub",
-        with_gs=False,
     )
     parser.add_argument("--origin", choices=["pubchemsft", "pubchem324kv2"], default="pubchemsft")
     parser.add_argument("--chebi20-test", default=chebi20_split_location(MOLT5_CHEBI20_URL, "test"),
@@ -225,17 +236,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of PubChemSFT molecules held out for validation")
     args = parser.parse_args(argv)
     start_build(args)
+    options = build_options(args)
 
     if args.origin == "pubchemsft":
         records = pubchemsft_candidates(fetch(args.source or PUBCHEMSFT_FILE), args.seed, args.validation_fraction,
                                         args.min_description_words)
     else:
-        records = pubchem324k_candidates(pubchem324k_folder(args.source), args.seed, args.min_description_words)
-    checked = resolve_molecules(candidates_dataset(records), notation="smiles", max_atoms=args.max_atoms,
-                                gs_notation=None, num_proc=args.num_proc)
+        records = pubchem324k_candidates(pubchem324k_folder(args.source), args.min_description_words)
+    checked = resolve_molecules(candidates_dataset(records), options, notation="smiles", needs_text=False,
+                                max_atoms=args.max_atoms, num_proc=args.num_proc)
     checked = mark_chebi20_test_molecules(checked, chebi20_test_inchikeys(args.chebi20_test), args.num_proc)
-    build = build_task("alignment", TASK, checked, configs={"alignment": "g"}, gs_template=GS_TEMPLATE_NAMED)
-    finish_build(args, CARD, [build])
+    finish_build(args, CARD, [build_task(TASK.name, checked, variants=TASK.variants, options=options)])
 
 
 if __name__ == "__main__":

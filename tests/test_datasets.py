@@ -20,8 +20,9 @@ import pytest
 from datasets import load_dataset
 from rdkit import RDConfig
 
-from instructmol.data import ROW_FEATURES, murcko_scaffold
-from processing_instructmol import MolecularGraphFeaturizer
+from instructmol.data import ROW_FEATURES, murcko_scaffold, smiles_to_selfies
+from instructmol.tasks import GROUPS, MOLECULENET_POOLS, TASKS
+from processing_instructmol import MolecularGraphFeaturizer, flatten_content
 
 from hub_client import hub_environment
 from hub_server import LoopbackHub
@@ -111,6 +112,7 @@ def write_mol_instructions_zip(path: Path) -> Path:
         "forward_reaction_prediction.json": [
             _record(forward, "[C][C][O].[C][C][=Branch1][C][=O][O]", "[C][C][O][C][Branch1][C][C][=O]", "train"),
             _record(forward, "[C][O].[C][C][=Branch1][C][=O][Cl]", "[C][O][C][Branch1][C][C][=O]", "test"),
+            _record(forward, "[N].[C][C][=Branch1][C][=O][Cl].[C][C][N]", "[C][C][Branch1][C][N][=O]", "test"),
             _record(forward, "[N][C][C].[C][C][=Branch1][C][=O][Cl]", "[C][C][N][C][Branch1][C][C][=O]", "train"),
             _record(forward, "[C][C].[Xyz]", "[C][C]", "train"),  # a reactant that is no SELFIES
             _record(forward, "[C][O].[C][C]", "[Xyz]", "train"),  # a target that is no SELFIES
@@ -182,12 +184,17 @@ def run_builder(command: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def builds(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+def mol_instructions_zip(tmp_path_factory) -> Path:
+    return write_mol_instructions_zip(tmp_path_factory.mktemp("mol-instructions") / "Molecule-oriented_Instructions.zip")
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory, mol_instructions_zip) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
     """Every builder run the tests inspect, keyed by name: (finished process, output folder)."""
     sources = tmp_path_factory.mktemp("sources")
     outputs = tmp_path_factory.mktemp("outputs")
     chebi20 = write_chebi20(sources / "chebi20")
-    zip_path = write_mol_instructions_zip(sources / "Molecule-oriented_Instructions.zip")
+    zip_path = mol_instructions_zip
     fixture_options = ("--max-atoms", MAX_ATOMS)
     commands = {
         "chebi20": builder_command("chebi20.py", outputs / "chebi20", "--source", str(chebi20), "--seed", "1",
@@ -203,13 +210,23 @@ def builds(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Pat
                                                 str(zip_path), "--validation-fraction", "0.3", *fixture_options),
         "qm9pack": builder_command("qm9.py", outputs / "qm9pack", "--origin", "qm9pack", "--limit", "400",
                                    "--num-proc", "2"),
+        "pubchem_question": builder_command("pubchem.py", outputs / "pubchem_question", "--source",
+                                            str(sources / "all_clean.json"), "--chebi20-test",
+                                            str(chebi20 / "test.txt"), "--alignment-prompt", "question",
+                                            *fixture_options),
         "moleculenet": builder_command("moleculenet.py", outputs / "moleculenet", "--source",
                                        str(write_moleculenet(sources / "MoleculeNet_data")), *fixture_options),
+        "moleculenet_random": builder_command("moleculenet.py", outputs / "moleculenet_random", "--source",
+                                              str(sources / "MoleculeNet_data"), "--split", "random", "--tasks",
+                                              "bbbp", *fixture_options),
         "reactions": builder_command("reactions.py", outputs / "reactions", "--source", str(zip_path),
                                      "--validation-fraction", "0.3", *fixture_options),
         "reactions_smiles": builder_command("reactions.py", outputs / "reactions_smiles", "--source",
                                             str(zip_path), "--tasks", "forward", "--target-format", "smiles",
-                                            "--gs-notation", "smiles", *fixture_options),
+                                            "--text-notation", "smiles", *fixture_options),
+        "reactions_every_molecule": builder_command("reactions.py", outputs / "reactions_every_molecule", "--source",
+                                                    str(zip_path), "--reaction-graphs", "every-molecule",
+                                                    "--validation-fraction", "0.3", *fixture_options),
         "quickstart": builder_command("quickstart.py", outputs / "quickstart", "--num-molecules", "300",
                                       "--num-qm9", "300"),
     }
@@ -265,16 +282,63 @@ def drops_from_train(output: Path, task: str) -> dict[str, int]:
 
 
 def assert_readable_rows(dataset) -> None:
-    """The one schema, and every molecule of `images` passes the processor's featurizer."""
+    """The one schema, registry task names, one image placeholder per graph, and every molecule of `images`
+    passes the processor's featurizer."""
     featurizer = MolecularGraphFeaturizer()
     for split in dataset.values():
         assert split.features == ROW_FEATURES
         for row in split:
+            assert row["task"] in TASKS
             assert row["images"] and row["smiles"] == ".".join(row["images"])
             for smiles in row["images"]:
                 featurizer.featurize(smiles)
             assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+            blocks = row["prompt"][0]["content"]
+            assert sum(block["type"] == "image" for block in blocks) == len(row["images"])
             assert row["completion"][0]["content"] == row["target"] != ""
+
+
+def user_turn(row: dict) -> str:
+    """The row's user turn as the model reads it (the processor's rendering, `<mol>` for each graph)."""
+    return flatten_content(row["prompt"][0]["content"])[0]
+
+
+def rows_by_id(output: Path, config: str, split: str, tmp_path: Path) -> dict[str, dict]:
+    return {row["id"]: row for row in load(output, config, tmp_path)[split]}
+
+
+def assert_released_placement(dataset, text_of) -> None:
+    """Validation and test rows put the graph first; train rows put it before or after the text, as released.
+    `text_of(row)` is the row's text as released (without the graph)."""
+    for split, rows in dataset.items():
+        for row in rows:
+            graphs = "\n".join(["<mol>"] * len(row["images"]))
+            allowed = {f"{graphs}\n{text_of(row)}"} | ({f"{text_of(row)}\n{graphs}"} if split == "train" else set())
+            assert user_turn(row) in allowed, (split, row["id"], user_turn(row))
+
+
+# The released code's wording (IDEA-XL/InstructMol, quoted in ../shared/PAPER-FIDELITY.md), written here on purpose
+# rather than imported from the registry: these tests are the reference the registry must match.
+RELEASED_DESCRIPTION_QUESTIONS = {
+    "Could you give me a brief overview of this molecule?",
+    "Could you provide a description of this molecule?",
+    "Describe this molecule.",
+    "Please give me some details about this molecule.",
+    "Provide a brief overview of this molecule.",
+    "Provide a description of this molecule.",
+    "What can you tell me about this molecule?",
+}
+RELEASED_REAGENT_QUESTIONS = {
+    "Can you suggest some possible reagents that could have been used in the following chemical reaction?",
+    "Give some possible reagents that could have been used in the following chemical reaction.",
+    "Please propose potential reagents that might have been utilized in the provided chemical reaction.",
+    "Please provide possible reagents based on the following chemical reaction.",
+}
+
+
+def question_after_graph(text: str, questions: set[str], suffix: str = "") -> bool:
+    """Whether a user turn is the graph, then one of `questions`, then `suffix`."""
+    return any(text == f"<mol>\n{question}{suffix}" for question in questions)
 
 
 # ---------------------------------------------------------------- ChEBI-20
@@ -282,7 +346,7 @@ def assert_readable_rows(dataset) -> None:
 
 def test_chebi20_rows_counts_and_drops(builds, tmp_path):
     output = built(builds, "chebi20")
-    dataset = load(output, "g", tmp_path)
+    dataset = load(output, "description_g", tmp_path)
     assert {split: len(rows) for split, rows in dataset.items()} == {"train": 4, "validation": 1, "test": 2}
     assert_readable_rows(dataset)
     assert drops(output, "description", "train") == {
@@ -290,22 +354,29 @@ def test_chebi20_rows_counts_and_drops(builds, tmp_path):
     counts = card_counts(output).set_index("split")
     assert counts.loc["train", "rows in"] == 7 and counts.loc["train", "rows out"] == 4
     ethanol = next(row for row in dataset["train"] if row["id"] == "702")
-    assert ethanol["images"] == ["CCO"] and ethanol["task"] == "chebi20_description"
+    assert ethanol["images"] == ["CCO"] and ethanol["task"] == "description"
     assert ethanol["target"].startswith("The molecule is a primary alcohol")
     # The printed summary and the card agree.
-    assert "| description | g, gs | train | 7 | 4 |" in builds["chebi20"][0].stdout
+    assert "| description | description_g, description_gs | train | 7 | 4 |" in builds["chebi20"][0].stdout
 
 
-def test_chebi20_gs_prompt_adds_selfies(builds, tmp_path):
+def test_chebi20_user_turns_are_the_released_wording(builds, tmp_path):
     output = built(builds, "chebi20")
-    g_rows = {row["id"]: row for row in load(output, "g", tmp_path)["test"]}
-    gs_rows = {row["id"]: row for row in load(output, "gs", tmp_path)["test"]}
-    assert g_rows.keys() == gs_rows.keys()
-    acid_g, acid_gs = g_rows["176"]["prompt"][0]["content"], gs_rows["176"]["prompt"][0]["content"]
-    assert acid_gs == f"{acid_g} The compound SELFIES sequence is: [C][C][=Branch1][C][=O][O]"
+    g_rows, gs_rows = (rows_by_id(output, config, "test", tmp_path) for config in ("description_g", "description_gs"))
+    assert g_rows.keys() == gs_rows.keys() == {"176", "5793"}
+    acid_g, acid_gs = user_turn(g_rows["176"]), user_turn(gs_rows["176"])
+    assert question_after_graph(acid_g, RELEASED_DESCRIPTION_QUESTIONS)
+    # GS: the same question, then the released suffix with its final period.
+    assert acid_gs == f"{acid_g} The compound SELFIES sequence is: [C][C][=Branch1][C][=O][O]."
     # MolT5's escaped bond directions still get a SELFIES string (RDKit rewrites the SMILES first).
-    assert "The compound SELFIES sequence is: [C]" in gs_rows["5793"]["prompt"][0]["content"]
-    assert "SELFIES" not in acid_g
+    assert "The compound SELFIES sequence is: [C]" in user_turn(gs_rows["5793"])
+    for config in ("description_g", "description_gs"):
+        dataset = load(output, config, tmp_path)
+        assert_released_placement(dataset, lambda row: next(
+            block["text"] for block in row["prompt"][0]["content"] if block["type"] == "text"))
+        questions = {next(block["text"] for block in row["prompt"][0]["content"] if block["type"] == "text")
+                     .split(" The compound SELFIES")[0] for rows in dataset.values() for row in rows}
+        assert questions <= RELEASED_DESCRIPTION_QUESTIONS
 
 
 def test_same_seed_gives_byte_identical_parquet_and_other_seed_differs(builds):
@@ -317,7 +388,7 @@ def test_same_seed_gives_byte_identical_parquet_and_other_seed_differs(builds):
 
 def test_streaming_load(builds, tmp_path):
     output = built(builds, "chebi20")
-    streamed = load(output, "gs", tmp_path, streaming=True)
+    streamed = load(output, "description_gs", tmp_path, streaming=True)
     rows = list(streamed["train"])
     assert len(rows) == 4 and rows[0].keys() == ROW_FEATURES.keys()
 
@@ -325,12 +396,14 @@ def test_streaming_load(builds, tmp_path):
 @pytest.mark.skipif(not REAL_CHEBI20.is_dir(), reason=f"real ChEBI-20 splits not found at {REAL_CHEBI20}")
 def test_chebi20_real_test_split(builds, tmp_path):
     output = built(builds, "chebi20_real")
-    test = load(output, "gs", tmp_path)["test"]
+    test = load(output, "description_gs", tmp_path)["test"]
     counts = card_counts(output).iloc[0]
     assert counts["rows in"] == 3300 and counts["rows out"] == len(test)
     assert 3200 < len(test) < 3300  # a few molecules over 256 atoms or without a SELFIES encoding are dropped
     assert sum(counts[column] for column in counts.index if column.startswith("dropped: ")) == 3300 - len(test)
     assert_readable_rows({"test": test.select(range(0, len(test), 50))})
+    # Every question of the released pool is drawn, each graph first (a test split).
+    assert {user_turn(row).split("\n")[1].split(" The compound")[0] for row in test} == RELEASED_DESCRIPTION_QUESTIONS
 
 
 def test_wrong_columns_fail_naming_them(tmp_path):
@@ -348,7 +421,7 @@ def test_wrong_columns_fail_naming_them(tmp_path):
 
 def test_pubchem_removes_chebi20_test_molecules_and_short_descriptions(builds, tmp_path):
     output = built(builds, "pubchem")
-    dataset = load(output, "alignment", tmp_path)
+    dataset = load(output, "alignment_g", tmp_path)
     assert_readable_rows(dataset)
     kept = [row for split in dataset.values() for row in split]
     assert sorted(row["smiles"] for row in kept) == ["CCCC", "CCCC", "c1ccncc1"]
@@ -362,6 +435,19 @@ def test_pubchem_removes_chebi20_test_molecules_and_short_descriptions(builds, t
     assert len({split for split, rows in dataset.items() for row in rows if row["smiles"] == "CCCC"}) == 1
 
 
+def test_pubchem_rows_are_the_released_plain_form_and_the_question_option(builds, tmp_path):
+    plain = load(built(builds, "pubchem"), "alignment_g", tmp_path)
+    assert {user_turn(row) for rows in plain.values() for row in rows} == {"<mol>"}  # the graph alone, as released
+    asked = load(built(builds, "pubchem_question"), "alignment_g", tmp_path)
+    assert all(question_after_graph(user_turn(row), RELEASED_DESCRIPTION_QUESTIONS) or
+               any(user_turn(row) == f"{question}\n<mol>" for question in RELEASED_DESCRIPTION_QUESTIONS)
+               for rows in asked.values() for row in rows)
+    card = (built(builds, "pubchem_question") / "README.md").read_text()
+    assert "`--alignment-prompt plain` restores that" in card
+    plain_card = (built(builds, "pubchem") / "README.md").read_text()
+    assert "--alignment-prompt" not in plain_card and "train.pkl" in plain_card  # the authors' pickled split named
+
+
 # ---------------------------------------------------------------- QM9
 
 
@@ -369,18 +455,22 @@ def test_qm9_from_mol_instructions(builds, tmp_path):
     output = built(builds, "qm9_mol_instructions")
     homo = load(output, "homo_gs", tmp_path)
     assert_readable_rows(homo)
-    assert {row["task"] for split in homo.values() for row in split} == {"qm9_homo"}
+    assert {row["task"] for split in homo.values() for row in split} == {"homo"}
     test_row = homo["test"][0]
     assert test_row["images"] == ["CCO"] and test_row["target"] == "-0.25"
-    assert test_row["prompt"][0]["content"] == ("What is the HOMO energy of this molecule? "
-                                                "The compound SELFIES sequence is: [C][C][O]")
+    # The record's own instruction; GS adds the released suffix without a final period.
+    assert user_turn(test_row) == ("<mol>\nWhat is the HOMO energy of this molecule? "
+                                   "The compound SELFIES sequence is: [C][C][O]")
+    assert user_turn(load(output, "homo_g", tmp_path)["test"][0]) == "<mol>\nWhat is the HOMO energy of this molecule?"
     gap = load(output, "gap_g", tmp_path)
-    assert all(row["prompt"][0]["content"].startswith("Please provide the energy separation")
-               for split in gap.values() for row in split)
+    assert_released_placement(gap, lambda row: (
+        "Please provide the energy separation between the highest occupied and lowest unoccupied molecular "
+        "orbitals (HOMO-LUMO gap) of this molecule."))
     assert sum(len(split) for split in gap.values()) == 6
-    everything = load(output, "all_g", tmp_path)
+    everything = load(output, "qm9_g", tmp_path)
     assert sum(len(split) for split in everything.values()) == 18
-    all_drops = card_counts(output).query("task == 'all'").filter(like="dropped: ").sum()
+    assert {row["task"] for split in everything.values() for row in split} == {"homo", "lumo", "gap"}
+    all_drops = card_counts(output).query("task == 'qm9'").filter(like="dropped: ").sum()
     assert all_drops[all_drops > 0].to_dict() == {
         "dropped: instruction names no HOMO, LUMO or gap": 1, "dropped: SELFIES cannot be decoded": 1,
         "dropped: missing value": 1, "dropped: metadata.split is neither train nor test": 1}
@@ -389,6 +479,7 @@ def test_qm9_from_mol_instructions(builds, tmp_path):
     for split, rows in everything.items():
         for row in rows:
             assert split_of.setdefault(row["smiles"], split) == split
+    assert "property_overlap.txt" in (output / "README.md").read_text()
 
 
 def test_qm9_from_qm9pack(builds, tmp_path):
@@ -402,8 +493,12 @@ def test_qm9_from_qm9pack(builds, tmp_path):
     for row in gap["test"]:
         assert row["target"] == f"{qm9.loc[int(row['id']), 'HOMO_LUMO_gap_au']:.4f}"
         assert row["smiles"] == qm9.loc[int(row["id"]), "SMILES"]
-    assert {split: len(rows) for split, rows in load(output, "all_gs", tmp_path).items()} == {
+    assert {split: len(rows) for split, rows in load(output, "qm9_gs", tmp_path).items()} == {
         split: 3 * len(rows) for split, rows in gap.items()}
+    # Train rows put the graph after the question about half of the time (320 rows), never outside train.
+    after = [user_turn(row).endswith("<mol>") for row in gap["train"]]
+    assert 0.4 < sum(after) / len(after) < 0.6
+    assert not any(user_turn(row).endswith("<mol>") for split in ("validation", "test") for row in gap[split])
 
 
 # ---------------------------------------------------------------- MoleculeNet
@@ -421,8 +516,29 @@ def test_moleculenet_scaffold_split_is_disjoint(builds, tmp_path):
         assert not scaffolds["train"] & scaffolds["test"]
         assert not scaffolds["validation"] & scaffolds["test"]
         assert {row["target"] for split in dataset.values() for row in split} == {"Yes", "No"}
+        assert {row["task"] for split in dataset.values() for row in split} == {name}
     assert drops(output, "bace", "(before splitting)") == {"SMILES rejected by the featurizer": 1,
                                                             "missing value": 1}
+    card = (output / "README.md").read_text()
+    assert "Split protocol: the deterministic Bemis-Murcko scaffold split" in card
+
+
+def test_moleculenet_user_turns(builds, tmp_path):
+    output = built(builds, "moleculenet")
+    g_rows, gs_rows = (rows_by_id(output, config, "test", tmp_path) for config in ("bbbp_g", "bbbp_gs"))
+    for row_id, g_row in g_rows.items():
+        # The wording of the released MoleculeNet prompts was never published: this project's pool.
+        assert question_after_graph(user_turn(g_row), set(MOLECULENET_POOLS["bbbp"]))
+        selfies_string = smiles_to_selfies(g_row["smiles"])
+        assert user_turn(gs_rows[row_id]) == f"{user_turn(g_row)} The compound SELFIES sequence is: {selfies_string}"
+
+
+def test_moleculenet_random_split_is_the_released_protocol(builds, tmp_path):
+    output = built(builds, "moleculenet_random")
+    dataset = load(output, "bbbp_g", tmp_path)
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 24, "validation": 3, "test": 3}
+    card = (output / "README.md").read_text()
+    assert "Split protocol: a seeded random 80/10/10 split" in card and "bace_g" not in card
 
 
 def test_moleculenet_wrong_columns_fail_naming_them(tmp_path):
@@ -430,28 +546,86 @@ def test_moleculenet_wrong_columns_fail_naming_them(tmp_path):
     folder.mkdir()
     pd.DataFrame({"smiles": ["CCO"], "Class": [1]}).to_csv(folder / "bace.csv", index=False)
     process = run_builder(builder_command("moleculenet.py", tmp_path / "out", "--source", str(folder),
-                                          "--datasets", "bace"))
+                                          "--tasks", "bace"))
     assert process.returncode != 0 and "lacks the column(s) ['mol']" in process.stderr
 
 
 # ---------------------------------------------------------------- reactions
 
+FORWARD_INSTRUCTION = "With the provided reactants and reagents, propose a potential product."
+RETRO_INSTRUCTION = "Please suggest potential reactants for the given product."
+REAGENT_INSTRUCTION = "Please suggest some possible reagents that could have been used in the following chemical reaction."
 
-def test_reactions_graphs_per_task(builds, tmp_path):
+
+def test_forward_rows_are_the_released_wording(builds, tmp_path):
     output = built(builds, "reactions")
-    forward = load(output, "forward_g", tmp_path)
-    assert_readable_rows(forward)
-    test_row = forward["test"][0]
-    assert test_row["images"] == ["CO", "CC(=O)Cl"]  # every reactant is a graph
-    assert test_row["target"] == "[C][O][C][Branch1][C][C][=O]"
-    assert test_row["prompt"][0]["content"] == "With the provided reactants and reagents, propose a potential product."
-    forward_gs = load(output, "forward_gs", tmp_path)["test"][0]
-    assert forward_gs["prompt"][0]["content"].endswith(" [C][O].[C][C][=Branch1][C][=O][Cl]")
-    retro = load(output, "retrosynthesis_g", tmp_path)["test"][0]
-    assert retro["images"] == ["COC(C)=O"]  # the product
-    reagent = load(output, "reagent_gs", tmp_path)["test"][0]
-    assert reagent["images"] == ["CO", "CC(=O)Cl"]  # the reactants, not the product
-    assert reagent["prompt"][0]["content"].endswith(">>[C][O][C][Branch1][C][C][=O]")
+    g_rows, gs_rows = (rows_by_id(output, config, "test", tmp_path) for config in ("forward_g", "forward_gs"))
+    two, three = g_rows["test-1"], g_rows["test-2"]
+    # The first reactant is the graph; G names the others as text, comma-separated.
+    assert two["images"] == ["CO"] and two["target"] == "[C][O][C][Branch1][C][C][=O]"
+    assert user_turn(two) == f"<mol>\n{FORWARD_INSTRUCTION} The other joint reactants are: [C][C][=Branch1][C][=O][Cl]"
+    assert three["images"] == ["N"]
+    assert user_turn(three) == (f"<mol>\n{FORWARD_INSTRUCTION} The other joint reactants are: "
+                                "[C][C][=Branch1][C][=O][Cl],[C][C][N]")
+    # GS: the same graph, all reactants appended.
+    assert gs_rows["test-1"]["images"] == ["CO"]
+    assert user_turn(gs_rows["test-1"]) == f"<mol>\n{FORWARD_INSTRUCTION} [C][O].[C][C][=Branch1][C][=O][Cl]"
+    assert_readable_rows(load(output, "forward_g", tmp_path))
+
+
+def test_retrosynthesis_rows_are_the_released_wording(builds, tmp_path):
+    output = built(builds, "reactions")
+    g_row = rows_by_id(output, "retrosynthesis_g", "test", tmp_path)["test-1"]
+    gs_row = rows_by_id(output, "retrosynthesis_gs", "test", tmp_path)["test-1"]
+    assert g_row["images"] == gs_row["images"] == ["COC(C)=O"]  # the product
+    assert user_turn(g_row) == f"<mol>\n{RETRO_INSTRUCTION}"
+    assert user_turn(gs_row) == f"<mol>\n{RETRO_INSTRUCTION} The product is: [C][O][C][Branch1][C][C][=O]"
+
+
+def test_reagent_rows_are_the_released_wording(builds, tmp_path):
+    output = built(builds, "reactions")
+    g_row = rows_by_id(output, "reagent_g", "test", tmp_path)["test-1"]
+    gs_row = rows_by_id(output, "reagent_gs", "test", tmp_path)["test-1"]
+    assert g_row["images"] == gs_row["images"] == ["CO.CC(=O)Cl"]  # the reactant side, one graph
+    assert question_after_graph(user_turn(g_row), RELEASED_REAGENT_QUESTIONS,
+                                suffix="\nThe product is [C][O][C][Branch1][C][C][=O]")
+    assert user_turn(gs_row) == (f"<mol>\n{REAGENT_INSTRUCTION} The reaction is "
+                                 "[C][O].[C][C][=Branch1][C][=O][Cl]>>[C][O][C][Branch1][C][C][=O]")
+
+
+@pytest.mark.parametrize("build", ["reactions", "reactions_every_molecule"])
+def test_every_reagent_row_in_every_config_names_its_product(builds, mol_instructions_zip, tmp_path, build):
+    output = built(builds, build)
+    records = json.loads(zipfile.ZipFile(mol_instructions_zip).read(
+        "Molecule-oriented_Instructions/reagent_prediction.json"))
+    products = {f"{record['metadata']['split']}-{index}": record["input"].split(">>")[1]
+                for index, record in enumerate(records) if ">>" in record["input"]}
+    checked = 0
+    for config in ("reagent_g", "reagent_gs"):
+        for split, rows in load(output, config, tmp_path).items():
+            for row in rows:
+                text = user_turn(row)
+                assert (f"The product is {products[row['id']]}" in text if config == "reagent_g"
+                        else text.endswith(f">>{products[row['id']]}")), (config, split, text)
+                checked += 1
+    assert checked == 4
+
+
+def test_reaction_graph_option_makes_every_reactant_a_graph(builds, tmp_path):
+    output = built(builds, "reactions_every_molecule")
+    forward = rows_by_id(output, "forward_g", "test", tmp_path)
+    assert forward["test-1"]["images"] == ["CO", "CC(=O)Cl"]
+    assert user_turn(forward["test-1"]) == f"<mol>\n<mol>\n{FORWARD_INSTRUCTION}"  # no reactant left as text
+    reagent = rows_by_id(output, "reagent_g", "test", tmp_path)["test-1"]
+    assert reagent["images"] == ["CO", "CC(=O)Cl"]
+    assert user_turn(reagent).startswith("<mol>\n<mol>\n") and user_turn(reagent).endswith(
+        "\nThe product is [C][O][C][Branch1][C][C][=O]")
+    assert "`--reaction-graphs released` restores that" in (output / "README.md").read_text()
+    assert "--reaction-graphs" not in (built(builds, "reactions") / "README.md").read_text()
+
+
+def test_reaction_drops(builds):
+    output = built(builds, "reactions")
     assert drops_from_train(output, "forward") == {"SELFIES cannot be decoded": 1,
                                                    "target SELFIES cannot be decoded": 1}
     assert drops_from_train(output, "retrosynthesis") == {"more than 40 heavy atoms": 1}
@@ -460,9 +634,11 @@ def test_reactions_graphs_per_task(builds, tmp_path):
 
 def test_reactions_smiles_targets_and_prompts(builds, tmp_path):
     output = built(builds, "reactions_smiles")
-    row = load(output, "forward_gs", tmp_path)["test"][0]
+    row = rows_by_id(output, "forward_gs", "test", tmp_path)["test-1"]
     assert row["target"] == "COC(C)=O"
-    assert row["prompt"][0]["content"].endswith(" CO.CC(=O)Cl")
+    assert user_turn(row) == f"<mol>\n{FORWARD_INSTRUCTION} CO.CC(=O)Cl"
+    card = (output / "README.md").read_text()
+    assert "`--text-notation selfies` restores that" in card and "`--target-format selfies` restores that" in card
 
 
 # ---------------------------------------------------------------- quickstart
@@ -470,27 +646,33 @@ def test_reactions_smiles_targets_and_prompts(builds, tmp_path):
 
 def test_quickstart_short_answers(builds, tmp_path):
     output = built(builds, "quickstart")
-    alignment = load(output, "alignment", tmp_path)
-    gap = load(output, "gap", tmp_path)
+    alignment = load(output, "alignment_g", tmp_path)
+    gap = load(output, "gap_g", tmp_path)
     assert_readable_rows(alignment)
     assert_readable_rows(gap)
     assert sum(len(split) for split in gap.values()) == 300
     assert 290 <= sum(len(split) for split in alignment.values()) <= 300  # a few NCI SMILES are unreadable
     for row in alignment["train"]:
         assert row["target"].startswith("The molecule has the formula ") and len(row["target"]) < 220
+        assert user_turn(row) == "<mol>"
     for row in gap["train"]:
         whole, decimals = row["target"].lstrip("-").split(".")
         assert whole.isdigit() and len(decimals) == 4
-    assert {row["task"] for row in gap["train"]} == {"qm9_gap"}
+    assert {row["task"] for row in gap["train"]} == {"gap"}
 
 
-def test_every_builder_writes_identical_features(builds, tmp_path):
+def test_every_builder_writes_identical_features_and_registry_tasks(builds, tmp_path):
     outputs = ["chebi20", "pubchem", "qm9_mol_instructions", "qm9pack", "moleculenet", "reactions", "quickstart"]
     for name in outputs:
         output = built(builds, name)
         for path in output.glob("data/*/*.parquet"):
             parquet = load_dataset("parquet", data_files=str(path), cache_dir=str(tmp_path / "cache"))
             assert parquet["train"].features == ROW_FEATURES, (name, path)
+            assert set(parquet["train"]["task"]) <= set(TASKS), (name, path)
+            # The config is named after its task (or the tasks' group).
+            task_names = set(parquet["train"]["task"])
+            prefix = path.parent.name.rsplit("_", 1)[0]
+            assert task_names == {prefix} or set(GROUPS[prefix].members) >= task_names, (name, path)
 
 
 # ---------------------------------------------------------------- pushing to a Hub (a loopback one)
@@ -499,7 +681,7 @@ PULL_SCRIPT = """
     import json, sys
     from datasets import load_dataset
     repo, output = sys.argv[1:]
-    rows = {config: load_dataset(repo, config, split="test").to_list() for config in ("g", "gs")}
+    rows = {config: load_dataset(repo, config, split="test").to_list() for config in ("description_g", "description_gs")}
     json.dump(rows, open(output, "w"))
 """
 
@@ -516,7 +698,7 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
         assert push.returncode == 0, push.stderr[-4000:]
         pushed = hub.files(repo, "dataset")
         assert {path for path in pushed if path.endswith(".parquet")} == {
-            "data/g/test-00000-of-00001.parquet", "data/gs/test-00000-of-00001.parquet"}
+            "data/description_g/test-00000-of-00001.parquet", "data/description_gs/test-00000-of-00001.parquet"}
         assert pushed["README.md"] == (output / "README.md").read_bytes()  # our card, not push_to_hub's
 
         pull = subprocess.run([sys.executable, "-c", textwrap.dedent(PULL_SCRIPT), repo, str(tmp_path / "rows.json")],
@@ -525,5 +707,5 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
     finally:
         hub.stop()
     pulled = json.loads((tmp_path / "rows.json").read_text())
-    for config in ("g", "gs"):
+    for config in ("description_g", "description_gs"):
         assert pulled[config] == load(output, config, tmp_path)["test"].to_list()

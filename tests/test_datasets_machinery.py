@@ -12,13 +12,13 @@ from huggingface_hub import DatasetCard
 
 from instructmol.data import (
     BEFORE_SPLITTING,
-    QM9_QUESTIONS,
     ROW_FEATURES,
+    BuildOptions,
     CardSpec,
     build_task,
     candidate,
     candidates_dataset,
-    gs_instruction,
+    graph_goes_after,
     hashed_split,
     keep_and_count,
     murcko_scaffold,
@@ -29,12 +29,11 @@ from instructmol.data import (
     sized_random_split,
     smiles_to_selfies,
     split_fractions,
-    GS_TEMPLATE_APPENDED,
-    GS_TEMPLATE_NAMED,
 )
 from instructmol.data.build import prepare_output_dir
 from instructmol.data.card import render_card
 from instructmol.data.molecules import translate_reaction_string
+from instructmol.tasks import DESCRIPTION_POOL, QM9_OWN_QUESTIONS
 
 BUILDERS = Path(__file__).resolve().parents[1] / "datasets"
 
@@ -111,18 +110,22 @@ def test_split_fractions_leave_out_empty_splits_and_check_range():
 
 
 def test_pick_instruction_depends_on_seed_and_id_only():
-    pool = QM9_QUESTIONS["gap"]
+    pool = QM9_OWN_QUESTIONS["gap"]
     picks = [pick_instruction(pool, 7, f"row-{index}") for index in range(200)]
     assert picks == [pick_instruction(pool, 7, f"row-{index}") for index in range(200)]
     assert picks != [pick_instruction(pool, 8, f"row-{index}") for index in range(200)]
     assert set(picks) == set(pool)
 
 
-def test_gs_templates():
-    assert gs_instruction(GS_TEMPLATE_NAMED, "Describe it.", "[C][O]", "selfies") == \
-        "Describe it. The compound SELFIES sequence is: [C][O]"
-    assert gs_instruction(GS_TEMPLATE_APPENDED, "Predict the product.", "CO.CC", "smiles") == \
-        "Predict the product. CO.CC"
+def test_graph_placement_is_half_after_in_train_and_first_elsewhere():
+    released, first = BuildOptions(seed=3), BuildOptions(seed=3, graph_placement="first")
+    after = [graph_goes_after(released, "train", f"row-{index}") for index in range(2000)]
+    assert 0.46 < sum(after) / len(after) < 0.54
+    assert after == [graph_goes_after(released, "train", f"row-{index}") for index in range(2000)]
+    assert after != [graph_goes_after(BuildOptions(seed=4), "train", f"row-{index}") for index in range(2000)]
+    assert not any(graph_goes_after(released, split, f"row-{index}") for split in ("validation", "test")
+                   for index in range(200))
+    assert not any(graph_goes_after(first, "train", f"row-{index}") for index in range(200))
 
 
 def test_translate_reaction_string_keeps_reaction_arrows_and_dots():
@@ -150,7 +153,7 @@ def test_qm9_property_read_from_instruction_wording():
     assert qm9.property_in_instruction("I am interested in the HOMO energy of this molecule.") == "homo"
     assert qm9.property_in_instruction("What is the dipole moment?") == ""
     assert all(qm9.property_in_instruction(question) == prop
-               for prop, pool in QM9_QUESTIONS.items() for question in pool)
+               for prop, pool in QM9_OWN_QUESTIONS.items() for question in pool)
 
 
 # ---------------------------------------------------------------- checking, counting, rendering
@@ -158,55 +161,77 @@ def test_qm9_property_read_from_instruction_wording():
 
 def small_candidates():
     rows = [
-        candidate(row_id="1", task="t", split="train", molecules=["CCO"], instruction="Q?", target="A"),
-        candidate(row_id="2", task="t", split="train", molecules=["C1CC"], instruction="Q?", target="A"),
-        candidate(row_id="3", task="t", split="test", molecules=["C" * 12], instruction="Q?", target="A"),
-        candidate(row_id="4", task="t", split="test", molecules=["c1ccccc1", "O"], instruction="Q?", target="B"),
-        candidate(row_id="5", task="t", split="test", molecules=[], instruction="Q?", target="",
-                  drop_reason="missing value"),
+        candidate(row_id="1", task="description", split="train", molecule_input="CCO", target="A"),
+        candidate(row_id="2", task="description", split="train", molecule_input="C1CC", target="A"),
+        candidate(row_id="3", task="description", split="test", molecule_input="C" * 12, target="A"),
+        candidate(row_id="4", task="description", split="test", molecule_input="c1ccccc1.O", target="B"),
+        candidate(row_id="5", task="description", split="test", molecule_input="", target=""),
     ]
     return candidates_dataset(rows)
 
 
+OPTIONS = BuildOptions(seed=0)
+
+
 def test_resolve_and_count_every_drop_by_reason_and_split():
-    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
+    checked = resolve_molecules(small_candidates(), OPTIONS, notation="smiles", needs_text=True, max_atoms=10)
     kept, counts = keep_and_count(checked)
     assert [row["id"] for row in kept["train"]] == ["1"] and [row["id"] for row in kept["test"]] == ["4"]
     assert (counts["train"].rows_in, counts["train"].rows_out) == (2, 1)
     assert counts["train"].drops == {"SMILES rejected by the featurizer": 1}
     assert counts["test"].drops == {"more than 10 heavy atoms": 1, "missing value": 1}
-    assert kept["test"][0]["molecule_string"] == "[C][=C][C][=C][C][=C][Ring1][=Branch1].[O]"
+    assert kept["test"][0]["images"] == ["c1ccccc1.O"]  # one input molecule is one graph, fragments and all
+    assert kept["test"][0]["molecule_text"] == "[C][=C][C][=C][C][=C][Ring1][=Branch1].[O]"
 
 
 def test_kept_rows_without_a_split_are_an_error():
-    rows = [candidate(row_id="1", task="t", split=BEFORE_SPLITTING, molecules=["CCO"], instruction="Q", target="A")]
-    checked = resolve_molecules(candidates_dataset(rows), notation="smiles")
+    rows = [candidate(row_id="1", task="description", split=BEFORE_SPLITTING, molecule_input="CCO", target="A")]
+    checked = resolve_molecules(candidates_dataset(rows), OPTIONS, notation="smiles", needs_text=False)
     with pytest.raises(ValueError, match="never assigned a split"):
         keep_and_count(checked)
 
 
 def test_build_task_renders_g_and_gs_with_one_schema():
-    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
-    build = build_task("t", "t", checked, configs={"t_g": "g", "t_gs": "gs"}, gs_template=GS_TEMPLATE_NAMED)
-    g_row, gs_row = build.configs["t_g"]["test"][0], build.configs["t_gs"]["test"][0]
-    assert build.configs["t_g"]["test"].features == ROW_FEATURES
-    assert g_row == {"images": ["c1ccccc1", "O"], "prompt": [{"role": "user", "content": "Q?"}],
-                     "completion": [{"role": "assistant", "content": "B"}], "task": "t", "id": "4",
+    checked = resolve_molecules(small_candidates(), OPTIONS, notation="smiles", needs_text=True, max_atoms=10)
+    build = build_task("description", checked, variants=("g", "gs"), options=OPTIONS)
+    g_row, gs_row = build.configs["description_g"]["test"][0], build.configs["description_gs"]["test"][0]
+    assert build.configs["description_g"]["test"].features == ROW_FEATURES
+    question = pick_instruction(DESCRIPTION_POOL, 0, "description/4")
+    assert g_row == {"images": ["c1ccccc1.O"],
+                     "prompt": [{"role": "user", "content": [{"type": "image", "text": None},
+                                                             {"type": "text", "text": question}]}],
+                     "completion": [{"role": "assistant", "content": "B"}], "task": "description", "id": "4",
                      "smiles": "c1ccccc1.O", "target": "B"}
-    assert gs_row["prompt"][0]["content"] == "Q? The compound SELFIES sequence is: " \
-                                             "[C][=C][C][=C][C][=C][Ring1][=Branch1].[O]"
+    assert gs_row["prompt"][0]["content"][1]["text"] == (
+        f"{question} The compound SELFIES sequence is: [C][=C][C][=C][C][=C][Ring1][=Branch1].[O].")
 
 
-def test_card_yaml_lists_every_config_and_split():
-    checked = resolve_molecules(small_candidates(), notation="smiles", max_atoms=10)
-    build = build_task("t", "t", checked, configs={"t_g": "g", "t_gs": "gs"}, gs_template=GS_TEMPLATE_NAMED)
-    spec = CardSpec(pretty_name="X", summary="S", source="Src", license="mit", license_details="L")
-    card = DatasetCard(render_card(spec, [build], "python datasets/x.py", "me/x"))
+def test_build_task_refuses_a_variant_the_task_does_not_have():
+    checked = resolve_molecules(small_candidates(), OPTIONS, notation="smiles", needs_text=True, max_atoms=10)
+    with pytest.raises(ValueError, match="task 'description' has no variant 'x'"):
+        build_task("description", checked, variants=("x",), options=OPTIONS)
+
+
+def test_card_yaml_lists_every_config_and_split_and_the_differences():
+    checked = resolve_molecules(small_candidates(), OPTIONS, notation="smiles", needs_text=True, max_atoms=10)
+    build = build_task("description", checked, variants=("g", "gs"), options=OPTIONS)
+    spec = CardSpec(pretty_name="X", summary="S", source="Src", license="mit", license_details="L",
+                    split_protocol="the source's own splits.", differences=["The source is a fixture."])
+    card = DatasetCard(render_card(spec, [build], "python datasets/x.py", "me/x", OPTIONS))
     configs = card.data.to_dict()["configs"]
-    assert [config["config_name"] for config in configs] == ["t_g", "t_gs"]
-    assert configs[0]["data_files"] == [{"split": "train", "path": "data/t_g/train-00000-of-00001.parquet"},
-                                        {"split": "test", "path": "data/t_g/test-00000-of-00001.parquet"}]
-    assert "| t | t_g, t_gs | test | 3 | 1 |" in card.text and 'load_dataset("me/x", "t_g")' in card.text
+    assert [config["config_name"] for config in configs] == ["description_g", "description_gs"]
+    assert configs[0]["data_files"] == [
+        {"split": "train", "path": "data/description_g/train-00000-of-00001.parquet"},
+        {"split": "test", "path": "data/description_g/test-00000-of-00001.parquet"}]
+    assert "| description | description_g, description_gs | test | 3 | 1 |" in card.text
+    assert 'load_dataset("me/x", "description_g")' in card.text
+    differences = card.text.split("## Differences from the released InstructMol code")[1].split("## ")[0]
+    assert "Split protocol: the source's own splits." in differences
+    assert "- The source is a fixture." in differences and "drawn once" in differences
+    assert "--graph-placement" not in differences and "--text-notation" not in differences
+    smiles_first = BuildOptions(seed=0, graph_placement="first", text_notation="smiles")
+    differences = render_card(spec, [build], "python datasets/x.py", "me/x", smiles_first)
+    assert "`--graph-placement released` restores" in differences and "`--text-notation selfies` restores" in differences
 
 
 def test_output_folder_must_be_empty_unless_overwriting(tmp_path):
@@ -249,7 +274,7 @@ def test_pubchem324kv2_origin(tmp_path):
     with mock.patch.object(sys, "argv", ["pubchem.py"]):
         pubchem.main(["--output", str(output), "--origin", "pubchem324kv2", "--source", str(source),
                       "--chebi20-test", str(chebi20_test), "--num-proc", "1"])
-    dataset = load_dataset(str(output), "alignment", cache_dir=str(tmp_path / "cache"))
+    dataset = load_dataset(str(output), "alignment_g", cache_dir=str(tmp_path / "cache"))
     assert {split: rows["smiles"] for split, rows in dataset.items()} == {"train": ["CCCC", "c1ccncc1"]}
     assert dataset["train"][0]["target"] == "Butane is an alkane with four carbon atoms. It is a gas."
     assert dataset["train"][0]["id"] == "pretrain-0-cid7843"

@@ -1,7 +1,8 @@
 """Shared machinery of the dataset builders in `datasets/` (written once here, imported by every script).
 
 - `schema`: the one row schema (`ROW_FEATURES`) and the candidate rows builders assemble first
-- `instructions`: instruction pools, seeded choice, GS prompt templates
+- `prompts`: how a row's user turn is assembled from the task registry (`instructmol.tasks`) and the build's
+  options (`BuildOptions`), with seeded per-row draws
 - `molecules`: molecule checks with the processor's featurizer, SMILES/SELFIES conversion
 - `splits`: seeded hash splits and the GraphMVP/MoleculeSTM scaffold split
 - `sources`: local files, URLs and Hub files; column checks
@@ -9,22 +10,22 @@
 - `card`: dataset cards; `cli`: the builders' shared command line
 """
 
-from .build import BEFORE_SPLITTING, SplitCounts, TaskBuild, build_task, column_values, keep_and_count, parquet_path
-from .card import INSTRUCTMOL_CITATION, CardSpec, render_card, write_card
-from .cli import builder_argument_parser, finish_build, start_build
-from .instructions import (
-    DESCRIPTION_QUESTIONS,
-    GS_TEMPLATE_APPENDED,
-    GS_TEMPLATE_NAMED,
-    MOLECULENET_QUESTIONS,
-    QM9_QUESTIONS,
-    gs_instruction,
-    pick_instruction,
+from .build import (
+    BEFORE_SPLITTING,
+    SplitCounts,
+    TaskBuild,
+    build_task,
+    column_values,
+    keep_and_count,
+    parquet_path,
 )
+from .card import INSTRUCTMOL_CITATION, CardSpec, render_card, write_card
+from .cli import build_options, builder_argument_parser, finish_build, start_build
 from .molecules import (
     DEFAULT_MAX_ATOMS,
     EMPTY_TEXT,
     MISSING_VALUE,
+    NOT_A_REACTION,
     MoleculeChecker,
     inchikey,
     map_processes,
@@ -32,9 +33,30 @@ from .molecules import (
     selfies_to_smiles,
     smiles_to_selfies,
 )
-from .schema import CANDIDATE_FEATURES, ROW_FEATURES, candidate, candidates_dataset, conversation_row
+from .prompts import (
+    BuildOptions,
+    graph_goes_after,
+    graph_molecules,
+    instruction_text,
+    pick_instruction,
+    user_content,
+)
+from .schema import (
+    CANDIDATE_FEATURES,
+    ROW_FEATURES,
+    candidate,
+    candidates_dataset,
+    conversation_row,
+)
 from .sources import fetch, find_file, hub_dataset_file, is_remote, require_columns
-from .splits import SPLIT_ORDER, hashed_split, murcko_scaffold, scaffold_split, sized_random_split, split_fractions
+from .splits import (
+    SPLIT_ORDER,
+    hashed_split,
+    murcko_scaffold,
+    scaffold_split,
+    sized_random_split,
+    split_fractions,
+)
 
 __all__ = [
     "BEFORE_SPLITTING",
@@ -48,25 +70,26 @@ __all__ = [
     "CardSpec",
     "render_card",
     "write_card",
+    "build_options",
     "builder_argument_parser",
     "finish_build",
     "start_build",
-    "DESCRIPTION_QUESTIONS",
-    "GS_TEMPLATE_APPENDED",
-    "GS_TEMPLATE_NAMED",
-    "MOLECULENET_QUESTIONS",
-    "QM9_QUESTIONS",
-    "gs_instruction",
-    "pick_instruction",
     "DEFAULT_MAX_ATOMS",
     "EMPTY_TEXT",
     "MISSING_VALUE",
+    "NOT_A_REACTION",
     "MoleculeChecker",
     "inchikey",
     "map_processes",
     "resolve_molecules",
     "selfies_to_smiles",
     "smiles_to_selfies",
+    "BuildOptions",
+    "graph_goes_after",
+    "graph_molecules",
+    "instruction_text",
+    "pick_instruction",
+    "user_content",
     "CANDIDATE_FEATURES",
     "ROW_FEATURES",
     "candidate",

@@ -9,10 +9,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
 from huggingface_hub import HfApi
 
-from .instructions import gs_instruction
+from datasets import Dataset, DatasetDict
+
+from ..tasks import TASKS, get_task
+from .prompts import BuildOptions, graph_goes_after, instruction_text
 from .schema import ROW_FEATURES, conversation_row
 from .splits import SPLIT_ORDER
 
@@ -34,7 +36,7 @@ class TaskBuild:
     """One task's configs (G, GS or both, rendered from the same kept rows) and its counts per split."""
 
     name: str
-    task: str
+    tasks: tuple[str, ...]  # the registry tasks of its kept rows
     configs: dict[str, DatasetDict]
     counts: dict[str, SplitCounts]
 
@@ -68,60 +70,53 @@ def keep_and_count(candidates: Dataset) -> tuple[dict[str, Dataset], dict[str, S
     return kept, {split: counts[split] for split in ordered}
 
 
-def _render_batch(batch: dict[str, list], variant: str, gs_template: str, gs_notation: str) -> dict[str, list]:
-    instructions = batch["instruction"]
-    if variant == "gs":
-        instructions = [gs_instruction(gs_template, instruction, molecule_string, gs_notation)
-                        for instruction, molecule_string in zip(instructions, batch["molecule_string"])]
-    rows = [conversation_row(images=images, instruction=instruction, row_id=row_id, task=task, target=target)
-            for images, instruction, row_id, task, target in zip(batch["images"], instructions, batch["id"],
-                                                                 batch["task"], batch["target"])]
+def _render_batch(batch: dict[str, list], variant: str, options: BuildOptions) -> dict[str, list]:
+    rows = []
+    for images, molecule_text, record_instruction, row_id, task_name, split, target in zip(
+        batch["images"], batch["molecule_text"], batch["instruction"], batch["id"], batch["task"], batch["split"],
+        batch["target"],
+    ):
+        draw_key = f"{task_name}/{row_id}"
+        text = instruction_text(get_task(task_name), variant, options, row_id=draw_key,
+                                record_instruction=record_instruction, molecule_text=molecule_text)
+        rows.append(conversation_row(images=images, instruction=text, row_id=row_id, task=task_name, target=target,
+                                     graph_after=graph_goes_after(options, split, draw_key)))
     return {column: [row[column] for row in rows] for column in ROW_FEATURES}
 
 
-def render_rows(kept: Dataset, *, variant: str, gs_template: str, gs_notation: str) -> Dataset:
-    """Kept candidates as dataset rows: 'g' puts only the instruction in the prompt, 'gs' adds the molecule string."""
-    if variant not in ("g", "gs"):
-        raise ValueError(f"variant must be 'g' or 'gs', got {variant!r}")
+def render_rows(kept: Dataset, *, variant: str, options: BuildOptions) -> Dataset:
+    """Kept candidates as dataset rows of one variant, their user turns written as the task registry says."""
     return kept.map(
         _render_batch,
         batched=True,
         remove_columns=kept.column_names,
         features=ROW_FEATURES,
-        fn_kwargs={"variant": variant, "gs_template": gs_template, "gs_notation": gs_notation},
+        fn_kwargs={"variant": variant, "options": options},
         desc=f"Writing {variant.upper()} rows",
     )
 
 
-def build_task(
-    name: str,
-    task: str,
-    candidates: Dataset,
-    *,
-    configs: dict[str, str],
-    gs_template: str,
-    gs_notation: str = "selfies",
-) -> TaskBuild:
-    """Keeps, counts and renders one task.
+def build_task(name: str, candidates: Dataset, *, variants: tuple[str, ...], options: BuildOptions) -> TaskBuild:
+    """Keeps, counts and renders one task (or a group of tasks pooled in one config, e.g. 'qm9').
 
     Args:
-        name: the task's name in the card (e.g. 'homo').
-        task: the value of the rows' `task` column (e.g. 'qm9_homo').
-        candidates: checked candidates (after `resolve_molecules`) of this task, every split.
-        configs: config name -> variant ('g' or 'gs'), e.g. `{"homo_g": "g", "homo_gs": "gs"}`.
-        gs_template: how GS prompts add the molecule string (`instructions.GS_TEMPLATE_*`).
+        name: the task or group name; configs are `<name>_<variant>`.
+        candidates: checked candidates (after `resolve_molecules`), every split; their `task` values are
+            registry names.
+        variants: the variants to write, e.g. ('g', 'gs').
     """
     kept, counts = keep_and_count(candidates)
+    tasks = sorted({task for rows in kept.values() for task in column_values(rows, "task")}, key=list(TASKS).index)
+    for task_name in tasks:
+        for variant in variants:
+            get_task(task_name).config(variant)  # a variant the task does not have fails here, naming both
     rendered = {
-        config: DatasetDict(
-            {
-                split: render_rows(rows, variant=variant, gs_template=gs_template, gs_notation=gs_notation)
-                for split, rows in kept.items()
-            }
+        f"{name}_{variant}": DatasetDict(
+            {split: render_rows(rows, variant=variant, options=options) for split, rows in kept.items()}
         )
-        for config, variant in configs.items()
+        for variant in variants
     }
-    return TaskBuild(name=name, task=task, configs=rendered, counts=counts)
+    return TaskBuild(name=name, tasks=tuple(tasks), configs=rendered, counts=counts)
 
 
 def parquet_path(config: str, split: str) -> str:

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..tasks import TASKS
 from .build import TaskBuild, counts_table, parquet_path
+from .prompts import BuildOptions, construction_differences
 from .schema import ROW_FEATURES
 
 INSTRUCTMOL_CITATION = """@inproceedings{cao2025instructmol,
@@ -17,9 +19,11 @@ INSTRUCTMOL_CITATION = """@inproceedings{cao2025instructmol,
 
 _COLUMN_DESCRIPTIONS = {
     "images": "the molecules given to the model as graphs, as SMILES (the column TRL's multimodal collator reads)",
-    "prompt": '`[{"role": "user", "content": instruction}]`; GS configs add the molecule string to the instruction',
+    "prompt": ('`[{"role": "user", "content": [blocks]}]`: one `{"type": "image"}` placeholder per molecule of '
+               '`images` (TRL fills them in order) before or after a `{"type": "text", "text": instruction}` block; '
+               "GS configs write the molecule string into the instruction"),
     "completion": '`[{"role": "assistant", "content": answer}]`',
-    "task": "the task name, so that mixtures of configs can be evaluated per task",
+    "task": "the task's name in the InstructMol task registry, so that mixtures of configs are evaluated per task",
     "id": "the row's id in the source (a CID, a QM9 index, a source row number)",
     "smiles": "the molecules of `images` joined by '.'",
     "target": "the answer as a string (a description, a number, Yes/No, a SELFIES or SMILES)",
@@ -35,8 +39,10 @@ class CardSpec:
     source: str
     license: str
     license_details: str
+    split_protocol: str
     citations: list[str] = field(default_factory=list)
     notes: str = ""
+    differences: list[str] = field(default_factory=list)  # what the source or builder always does differently
 
 
 def _configs_yaml(builds: list[TaskBuild]) -> list[dict]:
@@ -60,7 +66,7 @@ def _configs_table(builds: list[TaskBuild]) -> str:
     for build in builds:
         for config, config_splits in build.configs.items():
             sizes = [str(config_splits[split].num_rows) if split in config_splits else "-" for split in splits]
-            lines.append(f"| `{config}` | `{build.task}` | " + " | ".join(sizes) + " |")
+            lines.append(f"| `{config}` | {', '.join(f'`{task}`' for task in build.tasks)} | " + " | ".join(sizes) + " |")
     return "\n".join(lines)
 
 
@@ -70,7 +76,17 @@ def _schema_section() -> str:
     return f"{columns}\n\nFeatures (identical in every InstructMol dataset and config):\n\n```\n{features}\n```"
 
 
-def render_card(spec: CardSpec, builds: list[TaskBuild], command: str, repo_id: str | None) -> str:
+def _differences_section(spec: CardSpec, options: BuildOptions, builds: list[TaskBuild]) -> str:
+    task_names = {task for build in builds for task in build.tasks}
+    tasks = [task for name, task in TASKS.items() if name in task_names]
+    differences = [*spec.differences, *construction_differences(options, tasks)]
+    listed = "\n".join(f"- {difference}" for difference in differences) or (
+        "None: every row is built as the released code built it.")
+    return f"Split protocol: {spec.split_protocol}\n\n{listed}"
+
+
+def render_card(spec: CardSpec, builds: list[TaskBuild], command: str, repo_id: str | None,
+                options: BuildOptions) -> str:
     """The README.md text of a dataset folder."""
     card_data = DatasetCardData(
         license=spec.license,
@@ -109,6 +125,13 @@ dataset = load_dataset("{repo_id or 'path/to/this/folder'}", "{first_config}")
 
 {spec.source}{notes}
 
+## Differences from the released InstructMol code
+
+Rows are built as the released InstructMol code (IDEA-XL/InstructMol, `llava/datasets/`) built them unless listed
+here; each construction is defined once in the task registry (`instructmol/tasks.py`).
+
+{_differences_section(spec, options, builds)}
+
 ## How it was built
 
 ```
@@ -133,10 +156,10 @@ unusable values, were dropped and are counted here by reason:
 """
 
 
-def write_card(output_dir: Path, spec: CardSpec, builds: list[TaskBuild], command: str,
+def write_card(output_dir: Path, spec: CardSpec, builds: list[TaskBuild], command: str, options: BuildOptions,
                repo_id: str | None = None) -> Path:
     """Writes README.md (validated by huggingface_hub's card parser) into the dataset folder."""
-    card = DatasetCard(render_card(spec, builds, command, repo_id))
+    card = DatasetCard(render_card(spec, builds, command, repo_id, options))
     path = output_dir / "README.md"
     card.save(path)
     return path

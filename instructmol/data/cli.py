@@ -6,29 +6,71 @@ import shlex
 import sys
 from pathlib import Path
 
-from .build import TaskBuild, counts_table, prepare_output_dir, push_to_hub, write_parquet
+from ..tasks import WHOLE_INPUT, Task
+from .build import (
+    TaskBuild,
+    counts_table,
+    prepare_output_dir,
+    push_to_hub,
+    write_parquet,
+)
 from .card import CardSpec, write_card
 from .molecules import DEFAULT_MAX_ATOMS
+from .prompts import (
+    ALIGNMENT_PROMPTS,
+    GRAPH_PLACEMENTS,
+    REACTION_GRAPHS,
+    TEXT_NOTATIONS,
+    BuildOptions,
+)
 
 
-def builder_argument_parser(description: str, source_help: str, default_source: str | None = None,
-                            with_gs: bool = True) -> argparse.ArgumentParser:
-    """`--output DIR [--source PATH_OR_URL] [--push-to-hub REPO_ID] [--seed N] [--max-atoms N] [--num-proc N]`."""
+def builder_argument_parser(description: str, tasks: list[Task], source_help: str, default_source: str | None = None,
+                            choose_tasks: bool = True) -> argparse.ArgumentParser:
+    """The shared options of a builder of `tasks`: output, source, Hub, seed, limits, and the construction options
+    (`BuildOptions`) that matter for these tasks; `--tasks` when there are several to choose from."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="folder to write the Hub-native dataset into")
     parser.add_argument("--source", default=default_source, help=source_help)
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the dataset to this Hub repository")
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
-    parser.add_argument("--seed", type=int, default=42, help="seed of instruction choice and random splits")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed of the per-row draws (instruction, graph placement) and of random splits")
     parser.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS,
                         help="drop rows with a molecule of more heavy atoms (each atom is one prompt token)")
     parser.add_argument("--num-proc", type=int, default=min(4, os.cpu_count() or 1),
                         help="processes for the heavy steps (molecule checks, SELFIES decoding)")
     parser.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --output")
-    if with_gs:
-        parser.add_argument("--gs-notation", choices=["selfies", "smiles"], default="selfies",
-                            help="molecule string the GS configs add to the instruction (the paper used SELFIES)")
+    names = [task.name for task in tasks]
+    if choose_tasks and len(tasks) > 1:
+        parser.add_argument("--tasks", nargs="+", choices=names, default=names, help="the tasks to build")
+    parser.add_argument("--graph-placement", choices=GRAPH_PLACEMENTS, default=GRAPH_PLACEMENTS[0],
+                        help="released: train rows put the graph before or after the instruction, 50/50 (the "
+                        "released code); first: always before")
+    if any(prompt.suffix for task in tasks for prompt in task.prompts.values()):
+        parser.add_argument("--text-notation", choices=TEXT_NOTATIONS, default=TEXT_NOTATIONS[0],
+                            help="notation of molecules written as text in prompts (the released code: SELFIES)")
+    if any(task.graphs != WHOLE_INPUT for task in tasks):
+        parser.add_argument("--reaction-graphs", choices=REACTION_GRAPHS, default=REACTION_GRAPHS[0],
+                            help="released: forward prediction's graph is the first reactant, reagent prediction's "
+                            "the reactant side as one graph; every-molecule: each reactant is a graph")
+    if "alignment" in names:
+        parser.add_argument("--alignment-prompt", choices=ALIGNMENT_PROMPTS, default=ALIGNMENT_PROMPTS[0],
+                            help="plain: the graph alone (the released stage 1); question: a description question "
+                            "after the graph")
     return parser
+
+
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """The construction options a builder's command line chose (defaults for options it does not offer)."""
+    defaults = BuildOptions()
+    return BuildOptions(
+        seed=args.seed,
+        text_notation=getattr(args, "text_notation", defaults.text_notation),
+        graph_placement=args.graph_placement,
+        reaction_graphs=getattr(args, "reaction_graphs", defaults.reaction_graphs),
+        alignment_prompt=getattr(args, "alignment_prompt", defaults.alignment_prompt),
+    )
 
 
 def start_build(args: argparse.Namespace) -> Path:
@@ -43,7 +85,7 @@ def finish_build(args: argparse.Namespace, spec: CardSpec, builds: list[TaskBuil
     """Writes Parquet files and the card, prints the counts, and pushes when asked."""
     write_parquet(args.output, builds)
     command = shlex.join(["python", f"datasets/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    card_path = write_card(args.output, spec, builds, command, repo_id=args.push_to_hub)
+    card_path = write_card(args.output, spec, builds, command, build_options(args), repo_id=args.push_to_hub)
     print(f"\nWrote {args.output} ({card_path.name} + {sum(len(b.configs) for b in builds)} configs)\n")
     print(counts_table(builds))
     if args.push_to_hub:

@@ -7,10 +7,13 @@ so a dataset row can never fail inside the training collator.
 from typing import Any
 
 import selfies
-from datasets import Dataset
 from rdkit import Chem, rdBase
 
+from datasets import Dataset
 from processing_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
+
+from ..tasks import get_task
+from .prompts import BuildOptions, graph_molecules
 
 DEFAULT_MAX_ATOMS = 256
 
@@ -20,6 +23,7 @@ UNDECODABLE_SELFIES = "SELFIES cannot be decoded"
 NO_SELFIES_ENCODING = "no SELFIES encoding of the SMILES"
 UNDECODABLE_TARGET = "target SELFIES cannot be decoded"
 MISSING_VALUE = "missing value"
+NOT_A_REACTION = "input is not a reaction (no '>>')"
 EMPTY_TEXT = "empty text"
 
 
@@ -114,26 +118,44 @@ def _checked_images(molecules: list[str], notation: str, checker: MoleculeChecke
     return images, ""
 
 
+def _molecule_text(molecule_input: str, notation: str, text_notation: str) -> tuple[str, str]:
+    """(the input in `text_notation`, '') or ('', drop reason) when one of its molecules does not convert."""
+    try:
+        if notation == "selfies":  # every molecule must decode, even when the text stays SELFIES
+            as_smiles = translate_reaction_string(molecule_input, notation, "smiles")
+            return (as_smiles if text_notation == "smiles" else molecule_input), ""
+        return translate_reaction_string(molecule_input, notation, text_notation), ""
+    except ValueError:
+        return "", UNDECODABLE_SELFIES if notation == "selfies" else NO_SELFIES_ENCODING
+
+
 def _resolve_batch(
     batch: dict[str, list],
     checker: MoleculeChecker,
+    options: BuildOptions,
     notation: str,
-    gs_notation: str | None,
+    needs_text: bool,
     target_notation: str,
     target_format: str,
 ) -> dict[str, list]:
-    images_column, strings_column, targets_column, reasons_column = [], [], [], []
-    for molecules, display, target, reason in zip(
-        batch["molecules"], batch["display"], batch["target"], batch["drop_reason"]
+    images_column, texts_column, targets_column, reasons_column = [], [], [], []
+    for task_name, molecule_input, target, reason in zip(
+        batch["task"], batch["input"], batch["target"], batch["drop_reason"]
     ):
-        images, molecule_string = [], ""
+        images, molecule_text = [], ""
+        if not reason and not molecule_input:
+            reason = MISSING_VALUE
         if not reason:
-            images, reason = _checked_images(molecules, notation, checker)
-        if not reason and gs_notation is not None:
             try:
-                molecule_string = translate_reaction_string(display, notation, gs_notation)
+                graphs = graph_molecules(get_task(task_name), molecule_input, options)
             except ValueError:
-                reason = NO_SELFIES_ENCODING if gs_notation == "selfies" else UNDECODABLE_SELFIES
+                reason = NOT_A_REACTION
+        if not reason:
+            images, reason = _checked_images(graphs, notation, checker)
+        if not reason and needs_text:
+            # Molecules that are not graphs (the other reactants, a product) are still written as text: each must
+            # decode, even when the text keeps the source's notation.
+            molecule_text, reason = _molecule_text(molecule_input, notation, options.text_notation)
         if not reason and target_notation == "selfies":
             try:
                 decoded = selfies_to_smiles(target)
@@ -141,39 +163,43 @@ def _resolve_batch(
             except ValueError:
                 reason = UNDECODABLE_TARGET
         images_column.append(images)
-        strings_column.append(molecule_string)
+        texts_column.append(molecule_text)
         targets_column.append(target)
         reasons_column.append(reason)
-    return {"images": images_column, "molecule_string": strings_column, "target": targets_column,
+    return {"images": images_column, "molecule_text": texts_column, "target": targets_column,
             "drop_reason": reasons_column}
 
 
 def resolve_molecules(
     candidates: Dataset,
+    options: BuildOptions,
     *,
     notation: str,
+    needs_text: bool,
     max_atoms: int = DEFAULT_MAX_ATOMS,
-    gs_notation: str | None = "selfies",
     target_notation: str = "text",
     target_format: str = "selfies",
     num_proc: int | None = None,
 ) -> Dataset:
     """Checks every molecule of every candidate the way the model reads it (the heavy step, run in `num_proc`).
 
-    Adds `images` (the molecules as SMILES, one graph each) and `molecule_string` (`display` in `gs_notation`,
-    for GS prompts; empty when `gs_notation` is None, for datasets without GS configs). Writes a drop reason for
-    candidates with an undecodable SELFIES, a SMILES the featurizer rejects, a molecule over `max_atoms`, a
-    molecule SELFIES cannot encode, or (with `target_notation='selfies'`) a target SELFIES that does not decode.
-    With `target_format='smiles'` SELFIES targets become SMILES.
+    Adds `images` (the molecules that become graphs, as the row's task and `options.reaction_graphs` choose them,
+    as SMILES) and `molecule_text` (the input in `options.text_notation`, for prompts that write the molecule;
+    empty unless `needs_text`). Writes a drop reason for candidates without input, a reaction input without
+    '>>', an undecodable SELFIES, a SMILES the featurizer rejects, a molecule over `max_atoms`, a molecule
+    SELFIES cannot encode (with `needs_text`), or (with `target_notation='selfies'`) a target SELFIES that does
+    not decode. With `target_format='smiles'` SELFIES targets become SMILES.
 
     Args:
         candidates: rows in `CANDIDATE_FEATURES` form (plus any extra columns, kept).
-        notation: the notation of `molecules` and `display`: 'smiles' or 'selfies'.
+        notation: the notation of the candidates' `input`: 'smiles' or 'selfies'.
+        needs_text: whether a prompt built from these rows writes the molecule as text.
     """
     fn_kwargs: dict[str, Any] = {
         "checker": MoleculeChecker(max_atoms),
+        "options": options,
         "notation": notation,
-        "gs_notation": gs_notation,
+        "needs_text": needs_text,
         "target_notation": target_notation,
         "target_format": target_format,
     }

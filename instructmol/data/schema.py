@@ -10,13 +10,20 @@ from typing import Any
 
 from datasets import Dataset, Features, List, Value
 
-MESSAGE_FEATURES = {"role": Value("string"), "content": Value("string")}
+from .prompts import user_content
+
+# The user turn is a list of content blocks, as TRL's `prepare_multimodal_messages` reads them: `{"type": "image"}`
+# placeholders (filled from `images`, in order) and `{"type": "text", "text": ...}`, so that a row decides where its
+# graphs stand. Answers are plain strings.
+CONTENT_BLOCK_FEATURES = {"type": Value("string"), "text": Value("string")}
+PROMPT_MESSAGE_FEATURES = {"role": Value("string"), "content": List(CONTENT_BLOCK_FEATURES)}
+COMPLETION_MESSAGE_FEATURES = {"role": Value("string"), "content": Value("string")}
 
 ROW_FEATURES = Features(
     {
         "images": List(Value("string")),
-        "prompt": List(MESSAGE_FEATURES),
-        "completion": List(MESSAGE_FEATURES),
+        "prompt": List(PROMPT_MESSAGE_FEATURES),
+        "completion": List(COMPLETION_MESSAGE_FEATURES),
         "task": Value("string"),
         "id": Value("string"),
         "smiles": Value("string"),
@@ -31,9 +38,8 @@ CANDIDATE_FEATURES = Features(
         "id": Value("string"),
         "task": Value("string"),
         "split": Value("string"),
-        "molecules": List(Value("string")),  # in the source's notation (SMILES or SELFIES)
-        "display": Value("string"),  # the molecule text an InstructMol-GS prompt shows, in the source's notation
-        "instruction": Value("string"),
+        "input": Value("string"),  # the molecule(s) in the source's notation: 'a', 'a.b' or 'a.b>>c'
+        "instruction": Value("string"),  # the source record's own instruction ('' when it has none)
         "target": Value("string"),
         "drop_reason": Value("string"),
     }
@@ -45,20 +51,18 @@ def candidate(
     row_id: str,
     task: str,
     split: str,
-    molecules: list[str],
-    instruction: str,
+    molecule_input: str,
     target: str,
+    instruction: str = "",
     drop_reason: str = "",
-    display: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """One candidate row; `display` defaults to the molecules joined by '.'."""
+    """One candidate row; an empty `molecule_input` is dropped as a missing value."""
     return {
         "id": row_id,
         "task": task,
         "split": split,
-        "molecules": molecules,
-        "display": ".".join(molecules) if display is None else display,
+        "input": molecule_input,
         "instruction": instruction,
         "target": target,
         "drop_reason": drop_reason,
@@ -72,11 +76,14 @@ def candidates_dataset(records: list[dict[str, Any]], extra_features: dict | Non
     return Dataset.from_list(records, features=features)
 
 
-def conversation_row(*, images: list[str], instruction: str, row_id: str, task: str, target: str) -> dict[str, Any]:
-    """One dataset row in `ROW_FEATURES` form; the answer the model learns is the target text itself."""
+def conversation_row(
+    *, images: list[str], instruction: str, row_id: str, task: str, target: str, graph_after: bool = False
+) -> dict[str, Any]:
+    """One dataset row in `ROW_FEATURES` form: the graphs of `images` before the instruction (after it with
+    `graph_after`); the answer the model learns is the target text itself."""
     return {
         "images": images,
-        "prompt": [{"role": "user", "content": instruction}],
+        "prompt": [{"role": "user", "content": user_content(instruction, len(images), graph_after)}],
         "completion": [{"role": "assistant", "content": target}],
         "task": task,
         "id": row_id,

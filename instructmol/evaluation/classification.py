@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
+from .generation import row_conversation
+
 POSITIVE_ANSWER = "Yes"
 NEGATIVE_ANSWER = "No"
 
@@ -29,7 +31,7 @@ class TrainingRendering:
 def render_as_in_training(processor, row: dict, answer: str) -> tuple[str, str]:
     """(prompt text, completion text) of a row answered with `answer`, split exactly as TRL's collator splits it."""
     example = {
-        "prompt": prepare_multimodal_messages(row["prompt"], images=row["images"]),
+        "prompt": row_conversation(row),
         "completion": prepare_multimodal_messages([{"role": "assistant", "content": answer}]),
     }
     rendered = apply_chat_template(example, processor)

@@ -4,19 +4,13 @@ from collections.abc import Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
+from trl.data_utils import prepare_multimodal_messages
 
 
 def row_conversation(row: dict) -> list[dict]:
-    """A dataset row's prompt as a conversation, its molecules as blocks before the first user text
-    (where TRL's collator puts them in training, so train and test prompts are rendered alike)."""
-    molecules = [{"type": "molecule", "molecule": smiles} for smiles in row["images"]]
-    conversation, placed = [], False
-    for message in row["prompt"]:
-        if message["role"] == "user" and not placed:
-            message = {**message, "content": [*molecules, {"type": "text", "text": message["content"]}]}
-            placed = True
-        conversation.append(message)
-    return conversation
+    """A dataset row's prompt as a conversation, its `images` filled into its placeholders by TRL's own function,
+    exactly as the training collator fills them (so train and test prompts are rendered alike)."""
+    return prepare_multimodal_messages(row["prompt"], images=row["images"])
 
 
 def batches(items: list, batch_size: int) -> Iterator[list]:

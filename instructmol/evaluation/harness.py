@@ -11,16 +11,22 @@ from tqdm.auto import tqdm
 from transformers import set_seed
 
 from ..metrics.molecule_captioning.molecule_captioning import load_word_piece_tokenizer
+from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
 from .classification import yes_probabilities
 from .generation import batches, generate_answers
-from .loading import check_rows, load_evaluation_split, load_model_and_processor, one_line, train_split_means
+from .loading import (
+    check_rows,
+    load_evaluation_split,
+    load_model_and_processor,
+    one_line,
+    train_split_means,
+)
 from .model_card import local_card_path, update_model_card
 from .predictions import PredictionStore, prediction_record
 from .report import write_report
 from .scoring import score_records
 from .settings import EvaluationSettings
-from .tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ def check_scoring_resources(rows: list[dict], settings: EvaluationSettings) -> N
     Raises:
         ValueError: saying what is missing and how to provide it.
     """
-    if not any(TASKS[row["task"]].family == CAPTIONING for row in rows):
+    if not any(TASKS[row["task"]].metric == CAPTIONING for row in rows):
         return
     try:
         ensure_wordnet()
@@ -67,7 +73,7 @@ def generate_missing(model, processor, rows: list[dict], store: PredictionStore,
             set_seed(batch_seed(settings.seed, batch))
         answers = list(generate_answers(model, processor, batch, batch_size=len(batch), max_new_tokens=max_new_tokens,
                                         progress=False, **settings.generate_kwargs()))
-        needs_p_yes = [TASKS[row["task"]].family == CLASSIFICATION for row in batch]
+        needs_p_yes = [TASKS[row["task"]].metric == CLASSIFICATION for row in batch]
         asked = [row for row, needed in zip(batch, needs_p_yes) if needed]
         probabilities = iter(yes_probabilities(model, processor, asked) if asked else [])
         store.append([
@@ -103,7 +109,7 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
         model, processor = load_model_and_processor(settings.model, dtype=settings.dtype)
         generate_missing(model, processor, rows, store, settings, max_new_tokens)
 
-    has_regression = any(TASKS[row["task"]].family == REGRESSION for row in rows)
+    has_regression = any(TASKS[row["task"]].metric == REGRESSION for row in rows)
     evaluations = score_records(
         store.records_for(rows),
         mode=settings.mode,

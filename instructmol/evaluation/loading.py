@@ -8,21 +8,18 @@ from huggingface_hub import snapshot_download
 from rdkit import rdBase
 from transformers import AutoModel, AutoProcessor
 
-from datasets import Dataset, get_dataset_config_names, get_dataset_split_names, load_dataset
+from datasets import (
+    Dataset,
+    Value,
+    get_dataset_config_names,
+    get_dataset_split_names,
+    load_dataset,
+)
 
 from ..merge import adapter_base_model, load_with_adapter
 from ..metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
-from .tasks import (
-    CLASSIFICATION,
-    REACTION,
-    REGRESSION,
-    REQUIRED_COLUMNS,
-    TASKS,
-    molecule_format,
-    target_label,
-    target_value,
-    task_spec,
-)
+from ..tasks import CLASSIFICATION, MOLECULE_GENERATION, REGRESSION, TASKS, get_task
+from .targets import REQUIRED_COLUMNS, molecule_format, target_label, target_value
 
 ADAPTER_CONFIG = "adapter_config.json"
 PROCESSOR_CONFIG = "processor_config.json"
@@ -96,7 +93,21 @@ def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
             f"the dataset {dataset!r} (config {config!r}, split {split!r}) lacks the column(s) {', '.join(missing)}; "
             f"InstructMol datasets have {', '.join(REQUIRED_COLUMNS)} (see instructmol.data.ROW_FEATURES)"
         )
+    refuse_datasets_built_before_the_registry(rows, dataset)
     return rows.select_columns(list(REQUIRED_COLUMNS))
+
+
+def refuse_datasets_built_before_the_registry(rows: Dataset, dataset: str) -> None:
+    """Raises a ValueError naming the builder to rerun when `rows` were built before the task registry: their
+    user turns are plain strings (no graph placement) and their `task` values are the old names."""
+    content = rows.features["prompt"].feature["content"]
+    if isinstance(content, Value):
+        first_task = rows[0]["task"] if len(rows) else ""
+        get_task(first_task)  # an old task name raises the rebuild command of its builder
+        raise ValueError(
+            f"the dataset {dataset!r} was built before the task registry (its prompts are plain strings); rebuild "
+            f"it with `python {TASKS[first_task].builder} --output DIR`"
+        )
 
 
 def check_rows(rows: list[dict]) -> None:
@@ -108,7 +119,7 @@ def check_rows(rows: list[dict]) -> None:
     seen = set()
     reaction_rows: dict[str, list[dict]] = {}
     for row in rows:
-        family = task_spec(row["task"], row["id"]).family
+        family = get_task(row["task"], row["id"]).metric
         key = (row["task"], row["id"])
         if key in seen:
             raise ValueError(f"the task {row['task']!r} has the row id {row['id']!r} twice; ids must be unique per task")
@@ -117,7 +128,7 @@ def check_rows(rows: list[dict]) -> None:
             target_label(row["target"], row["id"])
         elif family == REGRESSION:
             target_value(row["target"], row["id"])
-        elif family == REACTION:
+        elif family == MOLECULE_GENERATION:
             reaction_rows.setdefault(row["task"], []).append(row)
     for task_rows in reaction_rows.values():
         input_format = molecule_format([row["target"] for row in task_rows])
@@ -134,6 +145,6 @@ def train_split_means(dataset: str, config: str) -> dict[str, float] | None:
     train = load_dataset(dataset, config, split=TRAIN_SPLIT).select_columns(["task", "target", "id"])[:]
     values: dict[str, list[float]] = {}
     for task, target, row_id in zip(train["task"], train["target"], train["id"]):
-        if task in TASKS and TASKS[task].family == REGRESSION:
+        if task in TASKS and TASKS[task].metric == REGRESSION:
             values.setdefault(task, []).append(target_value(target, row_id))
     return {task: float(np.mean(task_values)) for task, task_values in values.items()}

@@ -9,6 +9,8 @@ import json
 import logging
 from pathlib import Path
 
+from processing_instructmol import flatten_content
+
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -19,13 +21,18 @@ def record_key(record: dict) -> tuple[str, str]:
     return record["task"], record["id"]
 
 
+def user_turn(row: dict) -> str:
+    """A row's user turn as the model reads it, each graph as its `<mol>` placeholder."""
+    return flatten_content(next(message["content"] for message in row["prompt"] if message["role"] == "user"))[0]
+
+
 def prediction_record(row: dict, prediction: str, p_yes: float | None = None) -> dict:
     """The line written for one row."""
     record = {
         "id": row["id"],
         "task": row["task"],
         "smiles": row["smiles"],
-        "prompt": next(message["content"] for message in row["prompt"] if message["role"] == "user"),
+        "prompt": user_turn(row),
         "prediction": prediction,
         "target": row["target"],
     }

@@ -11,11 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..metrics.property_regression.property_regression import parse_first_number
-from .paper_results import PAPER, TABLE_CAPTIONS, VARIANTS, PaperResult, paper_results, tables_for
+from ..tasks import (
+    CAPTIONING,
+    CLASSIFICATION,
+    GROUPS,
+    MOLECULE_GENERATION,
+    REGRESSION,
+    TASKS,
+)
+from .paper_results import (
+    PAPER,
+    TABLE_CAPTIONS,
+    VARIANTS,
+    PaperResult,
+    paper_results,
+    tables_for,
+)
 from .plots import parity_plot, roc_curve_plot
 from .scoring import TaskEvaluation
 from .settings import EvaluationSettings
-from .tasks import CAPTIONING, CLASSIFICATION, QM9_POOLED, REACTION, REGRESSION, TASKS, qm9_property, target_label
+from .targets import target_label
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
@@ -41,7 +56,7 @@ METRIC_DISPLAYS = {
         "accuracy": MetricDisplay("accuracy, P(Yes) ≥ 0.5 (%)", 100, 1),
         "accuracy_hard_label": MetricDisplay("accuracy of the generated Yes/No (%)", 100, 1),
     },
-    REACTION: {
+    MOLECULE_GENERATION: {
         "exact_match": MetricDisplay("exact match"), "bleu": MetricDisplay("BLEU"),
         "levenshtein": MetricDisplay("Levenshtein ↓"), "rdk_similarity": MetricDisplay("RDK FTS"),
         "maccs_similarity": MetricDisplay("MACCS FTS"), "morgan_similarity": MetricDisplay("Morgan FTS"),
@@ -84,18 +99,19 @@ def metric_rows(evaluation: TaskEvaluation) -> list[MetricRow]:
         ]
     rows = []
     for task in evaluation.tasks:
-        scores = evaluation.metrics["per_property"][qm9_property(task)]
+        scores = evaluation.metrics["per_property"][task]
         name = TASKS[task].title.removeprefix("QM9 ")
         rows.append(MetricRow("mae", task, MetricDisplay(f"{name}: MAE (Ha)", decimals=4), scores["mae"],
                               paper_results(task, "mae")))
         rows.append(MetricRow("mae_with_fallback", task,
                               MetricDisplay(f"{name}: MAE, unparsable answers as the fallback (Ha)", decimals=4),
                               scores["mae_with_fallback"], {}))
-    # The paper's average covers HOMO, LUMO and gap together; a subset has no published counterpart.
-    all_properties = set(evaluation.tasks) == {task for task, spec in TASKS.items() if spec.family == REGRESSION}
-    rows.append(MetricRow("mae", QM9_POOLED, MetricDisplay("all properties: MAE (Ha)", decimals=4),
-                          evaluation.metrics["mae"], paper_results(QM9_POOLED, "mae") if all_properties else {}))
-    rows.append(MetricRow("mae_with_fallback", QM9_POOLED,
+    # The paper's average covers every task of the group together; a subset has no published counterpart.
+    group = evaluation.name
+    all_members = set(evaluation.tasks) == set(GROUPS[group].members)
+    rows.append(MetricRow("mae", group, MetricDisplay("all properties: MAE (Ha)", decimals=4),
+                          evaluation.metrics["mae"], paper_results(group, "mae") if all_members else {}))
+    rows.append(MetricRow("mae_with_fallback", group,
                           MetricDisplay("all properties: MAE, unparsable answers as the fallback (Ha)", decimals=4),
                           evaluation.metrics["mae_with_fallback"], {}))
     return rows
@@ -139,7 +155,7 @@ def write_plots(evaluation: TaskEvaluation, folder: Path) -> tuple[list[str], li
 def recipe_notes(evaluation: TaskEvaluation) -> list[str]:
     """What a reader must know to compare this evaluation's numbers with the paper's."""
     settings = evaluation.settings
-    if evaluation.family == REACTION:
+    if evaluation.family == MOLECULE_GENERATION:
         mode_effect = ("invalid molecules count as misses" if settings["mode"] == "molt5"
                        else "invalid molecules are dropped before scoring, as InstructMol's scripts do")
         return [f"Recipe: **mode {settings['mode']}** ({mode_effect}); molecules read as {settings['input_format'].upper()}.",

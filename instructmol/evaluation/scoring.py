@@ -9,19 +9,16 @@ from dataclasses import dataclass, field
 
 from .. import metrics
 from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
-from .tasks import (
+from ..tasks import (
     CAPTIONING,
     CLASSIFICATION,
-    QM9_POOLED,
-    QM9_PROPERTY_UNITS,
-    REACTION,
+    GROUPS,
+    MOLECULE_GENERATION,
     REGRESSION,
     TASKS,
-    molecule_format,
-    qm9_property,
-    target_label,
-    target_value,
+    TaskGroup,
 )
+from .targets import QM9_PROPERTY_UNITS, molecule_format, target_label, target_value
 
 
 @dataclass
@@ -29,7 +26,7 @@ class TaskEvaluation:
     """The scores of one task (or of all QM9 properties together).
 
     Attributes:
-        name: the task value, or "qm9" for the pooled QM9 regression.
+        name: the task's name, or a group's ("qm9") for tasks scored together.
         family: the metric module that scored it.
         title: how the report names it.
         tasks: the task values it covers.
@@ -63,21 +60,22 @@ def score_captioning(task: str, records: list[dict], caption_tokenizer: str) -> 
     )
 
 
-def score_regression(records: list[dict], train_means: dict[str, float] | None) -> TaskEvaluation:
-    """MAE per QM9 property and pooled; unparsable answers count as the train-split mean in `mae_with_fallback`
-    when the dataset has a train split covering every property, else as the evaluated rows' mean."""
+def score_regression(group: TaskGroup, records: list[dict], train_means: dict[str, float] | None) -> TaskEvaluation:
+    """MAE per property (task) and pooled over the group's tasks present; unparsable answers count as the
+    train-split mean in `mae_with_fallback` when the dataset has a train split covering every task, else as the
+    evaluated rows' mean."""
     tasks = sorted({record["task"] for record in records}, key=list(TASKS).index)
     use_train_means = train_means is not None and all(task in train_means for task in tasks)
     scores = metrics.load(REGRESSION).compute(
         predictions=[record["prediction"] for record in records],
         references=[target_value(record["target"], record["id"]) for record in records],
-        properties=[qm9_property(record["task"]) for record in records],
-        fallback_predictions={qm9_property(task): train_means[task] for task in tasks} if use_train_means else None,
+        properties=[record["task"] for record in records],
+        fallback_predictions={task: train_means[task] for task in tasks} if use_train_means else None,
     )
     fallback = "train-split mean" if use_train_means else "mean of the evaluated rows (no train split)"
-    title = "QM9 property regression (" + ", ".join(TASKS[task].title.removeprefix("QM9 ") for task in tasks) + ")"
+    title = f"{group.title} (" + ", ".join(TASKS[task].title.removeprefix("QM9 ") for task in tasks) + ")"
     return TaskEvaluation(
-        QM9_POOLED, REGRESSION, title, tasks, records, scores,
+        group.name, REGRESSION, title, tasks, records, scores,
         settings={"fallback": fallback, "units": QM9_PROPERTY_UNITS},
         counts={"rows": len(records), "unparsable answers": scores["num_unparsable"]},
     )
@@ -100,12 +98,12 @@ def score_reaction(task: str, records: list[dict], mode: str) -> TaskEvaluation:
     """Exact match, BLEU, Levenshtein, fingerprint similarities and validity of generated molecules."""
     targets = [record["target"] for record in records]
     input_format = molecule_format(targets)
-    scores = metrics.load(REACTION).compute(
+    scores = metrics.load(MOLECULE_GENERATION).compute(
         predictions=[record["prediction"] for record in records], references=targets, mode=mode, input_format=input_format
     )
     num_valid = round(scores["validity"] * len(records))
     return TaskEvaluation(
-        task, REACTION, TASKS[task].title, [task], records, scores,
+        task, MOLECULE_GENERATION, TASKS[task].title, [task], records, scores,
         settings={"mode": mode, "input_format": input_format},
         counts={"rows": len(records), "invalid molecules": len(records) - num_valid},
     )
@@ -129,18 +127,21 @@ def score_records(
     by_task: dict[str, list[dict]] = {}
     for record in records:
         by_task.setdefault(record["task"], []).append(record)
-    tasks = sorted(by_task, key=list(TASKS).index)
-    regression_tasks = [task for task in tasks if TASKS[task].family == REGRESSION]
-    evaluations = []
-    for task in tasks:
-        family = TASKS[task].family
-        if family == CAPTIONING:
+    evaluations, pooled = [], set()
+    for task in sorted(by_task, key=list(TASKS).index):
+        metric = TASKS[task].metric
+        if metric == REGRESSION:  # scored with the tasks of its group, per task and pooled, as in Table 1
+            group = GROUPS[TASKS[task].group]
+            if group.name not in pooled:
+                pooled.add(group.name)
+                members = [record for name in group.members for record in by_task.get(name, [])]
+                evaluations.append(score_regression(group, members, train_means))
+        elif metric == CAPTIONING:
             evaluations.append(score_captioning(task, by_task[task], caption_tokenizer))
-        elif family == CLASSIFICATION:
+        elif metric == CLASSIFICATION:
             evaluations.append(score_classification(task, by_task[task]))
-        elif family == REACTION:
+        elif metric == MOLECULE_GENERATION:
             evaluations.append(score_reaction(task, by_task[task], mode))
-        elif task == regression_tasks[0]:  # QM9 properties together: per property and pooled, as in Table 1
-            regression_records = [record for name in regression_tasks for record in by_task[name]]
-            evaluations.append(score_regression(regression_records, train_means))
+        else:
+            raise ValueError(f"task {task!r}: no scoring for the metric {metric!r}")
     return evaluations

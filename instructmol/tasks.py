@@ -1,0 +1,356 @@
+"""The InstructMol tasks: the one registry of what each task is, read by every other part of the project.
+
+A task's `name` is everywhere the same word: the rows' `task` value, the builders' `--tasks` choice, the config
+prefix (`<name>_g`, `<name>_gs`), the recipe file, and the key of reports and of the paper's results. Builders
+read how each variant's prompt is made (`Task.prompts`), which molecules become graphs (`Task.graphs`) and what
+the answer is; the evaluator reads the metric and the answer budget; reports read the title and the paper's
+table. Adding a task is one entry in `TASKS` plus a reader of its source in a builder script.
+
+By default, rows are built as the released InstructMol code (IDEA-XL/InstructMol, `llava/datasets/`) built them:
+the instruction pools and suffixes below are its words, character for character. Where this project offers
+another construction, it is a named build option (`BuildOptions`) and the dataset card lists it.
+"""
+
+from dataclasses import dataclass, field
+
+# The metric modules of `instructmol.metrics`, one per kind of answer.
+CAPTIONING = "molecule_captioning"
+REGRESSION = "property_regression"
+CLASSIFICATION = "molecule_classification"
+MOLECULE_GENERATION = "molecule_generation"
+
+# Variants: the molecule as a graph only (InstructMol-G), or as a graph and its string (InstructMol-GS).
+GRAPH_ONLY = "g"
+GRAPH_AND_STRING = "gs"
+VARIANT_TITLES = {GRAPH_ONLY: "InstructMol-G", GRAPH_AND_STRING: "InstructMol-GS"}
+
+# Where a variant's instruction comes from.
+FROM_POOL = "pool"  # one of `Prompt.pool`, drawn per row with the build's seed
+FROM_RECORD = "record"  # the source record's own instruction (Mol-Instructions)
+NO_INSTRUCTION = "none"  # the graph alone (the released stage 1, LLaVA's `plain` template)
+
+# Which molecules of a row's input become graphs, as the released code chose them.
+WHOLE_INPUT = "whole input"  # the input as one graph ('.'-joined fragments stay one graph)
+FIRST_MOLECULE = "first molecule"  # the first '.'-separated molecule (forward prediction)
+REACTANT_SIDE = "reactant side"  # the part before '>>' as one graph (reagent prediction)
+
+# The released code's questions for ChEBI-20 descriptions (`llava/datasets/chebi20_dataset.py`).
+DESCRIPTION_POOL = (
+    "Could you give me a brief overview of this molecule?",
+    "Could you provide a description of this molecule?",
+    "Describe this molecule.",
+    "Please give me some details about this molecule.",
+    "Provide a brief overview of this molecule.",
+    "Provide a description of this molecule.",
+    "What can you tell me about this molecule?",
+)
+
+# The released code's reagent questions for InstructMol-G, which then name the product.
+REAGENT_POOL = (
+    "Can you suggest some possible reagents that could have been used in the following chemical reaction?",
+    "Give some possible reagents that could have been used in the following chemical reaction.",
+    "Please propose potential reagents that might have been utilized in the provided chemical reaction.",
+    "Please provide possible reagents based on the following chemical reaction.",
+)
+
+# MoleculeNet questions: the released code never published its wording, so these are this project's.
+MOLECULENET_POOLS = {
+    "bace": (
+        "Can this molecule inhibit human beta-secretase 1 (BACE-1)? Answer Yes or No.",
+        "Is this molecule an inhibitor of BACE-1 (human beta-secretase 1)? Answer Yes or No.",
+        "Does this molecule bind and inhibit the BACE-1 enzyme? Answer Yes or No.",
+        "Would this compound act as a human beta-secretase 1 inhibitor? Answer Yes or No.",
+    ),
+    "bbbp": (
+        "Can this molecule penetrate the blood-brain barrier? Answer Yes or No.",
+        "Is this molecule able to cross the blood-brain barrier? Answer Yes or No.",
+        "Does this compound permeate the blood-brain barrier? Answer Yes or No.",
+        "Would this molecule reach the brain through the blood-brain barrier? Answer Yes or No.",
+    ),
+    "hiv": (
+        "Can this molecule inhibit HIV replication? Answer Yes or No.",
+        "Is this molecule active against HIV replication? Answer Yes or No.",
+        "Does this compound inhibit the replication of HIV? Answer Yes or No.",
+        "Would this molecule act as an HIV replication inhibitor? Answer Yes or No.",
+    ),
+}
+
+# QM9 questions for sources without instructions of their own (raw QM9 from `qm9pack`): this project's words.
+# Values are in hartree, as in QM9 and Mol-Instructions; the question says so to pin the unit of the answer.
+QM9_OWN_QUESTIONS = {
+    "homo": (
+        "What is the HOMO energy of this molecule in hartree?",
+        "Give the energy of the highest occupied molecular orbital (HOMO) of this molecule, in hartree.",
+        "Predict the HOMO energy (hartree) of this molecule.",
+        "How high is the HOMO level of this molecule, in hartree?",
+    ),
+    "lumo": (
+        "What is the LUMO energy of this molecule in hartree?",
+        "Give the energy of the lowest unoccupied molecular orbital (LUMO) of this molecule, in hartree.",
+        "Predict the LUMO energy (hartree) of this molecule.",
+        "How high is the LUMO level of this molecule, in hartree?",
+    ),
+    "gap": (
+        "What is the HOMO-LUMO gap of this molecule in hartree?",
+        "Give the energy difference between the HOMO and the LUMO of this molecule, in hartree.",
+        "Predict the HOMO-LUMO gap (hartree) of this molecule.",
+        "How large is the gap between the HOMO and LUMO levels of this molecule, in hartree?",
+    ),
+}
+
+# The released GS suffix of the single-molecule tasks; `{notation}` is SELFIES unless a build asks for SMILES.
+# ChEBI-20's ends with a period, QM9's and MoleculeNet's do not (as released).
+COMPOUND_SEQUENCE = " The compound {notation} sequence is: {molecule}"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """How one variant writes a row's user turn (the graph placeholders aside).
+
+    The text is the instruction (see `FROM_POOL`, `FROM_RECORD`, `NO_INSTRUCTION`) followed by `suffix`, whose
+    fields are filled from the row's input written in the build's text notation: `{molecule}` the whole input,
+    `{product}` what follows '>>', `{other_reactants}` the input's molecules after the first, joined by ',' (only
+    those that did not become graphs), `{notation}` the notation's name. With `suffix_needs`, the suffix is added
+    only when that field is not empty.
+    """
+
+    instruction: str
+    pool: tuple[str, ...] = ()
+    suffix: str = ""
+    suffix_needs: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One InstructMol task.
+
+    Attributes:
+        name: the one name (row value, `--tasks` choice, config prefix, report and paper-results key).
+        title: how reports and cards name it.
+        builder: the script in `datasets/` that builds it.
+        source: where its rows come from, by default.
+        graphs: which molecules of a row's input become graphs, as released (`WHOLE_INPUT`, `FIRST_MOLECULE`,
+            `REACTANT_SIDE`).
+        prompts: variant ('g', 'gs') -> how its user turn is written.
+        answer: what the answer is, in words (the notation the model writes).
+        metric: the metric module (`instructmol.metrics`) that scores it; its answer parser reads the answers.
+        max_new_tokens: the default answer budget of `instructmol evaluate`.
+        paper_table: the paper's table holding its results ("Table 3"), or None.
+        paper_column: the column (or row) of that table.
+        epochs: the paper's training epochs for it (stage 2; stage 1 for `alignment`).
+        recipe: the recipe that trains it, relative to `recipes/`.
+        group: the name of the tasks it is trained and pooled with ("qm9"), or None.
+        legacy_names: its `task` values in datasets built before this registry (refused with a rebuild hint).
+    """
+
+    name: str
+    title: str
+    builder: str
+    source: str
+    graphs: str
+    prompts: dict[str, Prompt]
+    answer: str
+    metric: str
+    max_new_tokens: int
+    paper_table: str | None
+    paper_column: str | None
+    epochs: int
+    recipe: str
+    group: str | None = None
+    legacy_names: tuple[str, ...] = field(default=())
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.prompts)
+
+    def config(self, variant: str) -> str:
+        """The dataset config of one variant, e.g. 'homo_gs'."""
+        if variant not in self.prompts:
+            raise ValueError(f"task {self.name!r} has no variant {variant!r}; it has {', '.join(self.prompts)}")
+        return f"{self.name}_{variant}"
+
+
+def _qm9_task(prop: str, title: str, column: str) -> Task:
+    return Task(
+        name=prop,
+        title=f"QM9 {title}",
+        builder="datasets/qm9.py",
+        source="Mol-Instructions `property_prediction.json` (QM9)",
+        graphs=WHOLE_INPUT,
+        prompts={GRAPH_ONLY: Prompt(FROM_RECORD), GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)},
+        answer="a number in hartree",
+        metric=REGRESSION,
+        max_new_tokens=16,
+        paper_table="Table 1",
+        paper_column=column,
+        epochs=10,
+        recipe="stage2/qm9.yaml",
+        group="qm9",
+        legacy_names=(f"qm9_{prop}",),
+    )
+
+
+def _moleculenet_task(name: str, title: str, column: str) -> Task:
+    pool = MOLECULENET_POOLS[name]
+    return Task(
+        name=name,
+        title=f"MoleculeNet {title}",
+        builder="datasets/moleculenet.py",
+        source="MoleculeNet CSV (DeepChem)",
+        graphs=WHOLE_INPUT,
+        prompts={GRAPH_ONLY: Prompt(FROM_POOL, pool),
+                 GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)},
+        answer="Yes or No",
+        metric=CLASSIFICATION,
+        max_new_tokens=8,
+        paper_table="Table 2",
+        paper_column=column,
+        epochs=10,
+        recipe="stage2/moleculenet.yaml",
+        group="moleculenet",
+        legacy_names=(f"moleculenet_{name}",),
+    )
+
+
+_REACTION_SOURCE = "Mol-Instructions USPTO reactions (SELFIES)"
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            name="alignment",
+            title="PubChem molecule description (stage-1 alignment)",
+            builder="datasets/pubchem.py",
+            source="PubChemSFT `all_clean.json` (OpenMol/PubChemSFT)",
+            graphs=WHOLE_INPUT,
+            prompts={GRAPH_ONLY: Prompt(NO_INSTRUCTION)},
+            answer="a description in English",
+            metric=CAPTIONING,
+            max_new_tokens=256,
+            paper_table=None,
+            paper_column=None,
+            epochs=5,
+            recipe="stage1.yaml",
+            legacy_names=("pubchem_alignment", "nci_description"),
+        ),
+        Task(
+            name="description",
+            title="ChEBI-20 molecule description",
+            builder="datasets/chebi20.py",
+            source="ChEBI-20 (MolT5's train/validation/test files)",
+            graphs=WHOLE_INPUT,
+            prompts={GRAPH_ONLY: Prompt(FROM_POOL, DESCRIPTION_POOL),
+                     GRAPH_AND_STRING: Prompt(FROM_POOL, DESCRIPTION_POOL, suffix=COMPOUND_SEQUENCE + ".")},
+            answer="a description in English",
+            metric=CAPTIONING,
+            max_new_tokens=256,
+            paper_table="Table 3",
+            paper_column="ChEBI-20",
+            epochs=20,
+            recipe="stage2/description.yaml",
+            legacy_names=("chebi20_description",),
+        ),
+        _qm9_task("homo", "HOMO energy", "HOMO"),
+        _qm9_task("lumo", "LUMO energy", "LUMO"),
+        _qm9_task("gap", "HOMO-LUMO gap", "Δε"),
+        _moleculenet_task("bace", "BACE", "BACE"),
+        _moleculenet_task("bbbp", "BBBP", "BBBP"),
+        _moleculenet_task("hiv", "HIV", "HIV"),
+        Task(
+            name="forward",
+            title="Forward reaction prediction (USPTO)",
+            builder="datasets/reactions.py",
+            source=_REACTION_SOURCE,
+            graphs=FIRST_MOLECULE,
+            prompts={
+                GRAPH_ONLY: Prompt(FROM_RECORD, suffix=" The other joint reactants are: {other_reactants}",
+                                   suffix_needs="other_reactants"),
+                GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" {molecule}"),
+            },
+            answer="the product's SELFIES",
+            metric=MOLECULE_GENERATION,
+            max_new_tokens=256,
+            paper_table="Table 4",
+            paper_column="Forward Reaction Prediction",
+            epochs=10,
+            recipe="stage2/forward.yaml",
+            legacy_names=("forward_reaction_prediction",),
+        ),
+        Task(
+            name="retrosynthesis",
+            title="Retrosynthesis (USPTO-500MT)",
+            builder="datasets/reactions.py",
+            source=_REACTION_SOURCE,
+            graphs=WHOLE_INPUT,
+            prompts={GRAPH_ONLY: Prompt(FROM_RECORD),
+                     GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The product is: {molecule}")},
+            answer="the reactants' SELFIES",
+            metric=MOLECULE_GENERATION,
+            max_new_tokens=256,
+            paper_table="Table 4",
+            paper_column="Retrosynthesis",
+            epochs=10,
+            recipe="stage2/retrosynthesis.yaml",
+        ),
+        Task(
+            name="reagent",
+            title="Reagent prediction (USPTO-500MT)",
+            builder="datasets/reactions.py",
+            source=_REACTION_SOURCE,
+            graphs=REACTANT_SIDE,
+            prompts={GRAPH_ONLY: Prompt(FROM_POOL, REAGENT_POOL, suffix="\nThe product is {product}"),
+                     GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The reaction is {molecule}")},
+            answer="the reagents' SELFIES",
+            metric=MOLECULE_GENERATION,
+            max_new_tokens=256,
+            paper_table="Table 4",
+            paper_column="Reagent Prediction",
+            epochs=10,
+            recipe="stage2/reagent.yaml",
+            legacy_names=("reagent_prediction",),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    """Tasks trained together and reported together as well as one by one (the paper's QM9 average)."""
+
+    name: str
+    title: str
+    members: tuple[str, ...]
+    pooled_score: bool  # whether the paper reports one number over all members (QM9's AVG)
+
+
+GROUPS: dict[str, TaskGroup] = {
+    "qm9": TaskGroup("qm9", "QM9 property regression", ("homo", "lumo", "gap"), pooled_score=True),
+    "moleculenet": TaskGroup("moleculenet", "MoleculeNet classification", ("bace", "bbbp", "hiv"), pooled_score=False),
+}
+
+_LEGACY = {legacy: task.name for task in TASKS.values() for legacy in task.legacy_names}
+
+
+def get_task(name: str, row_id: str | None = None) -> Task:
+    """The task called `name`; a ValueError names an unknown one (and the row holding it), and for a name of a
+    dataset built before this registry, the builder to rerun."""
+    if name in TASKS:
+        return TASKS[name]
+    where = f" (row {row_id!r})" if row_id is not None else ""
+    if name in _LEGACY:
+        task = TASKS[_LEGACY[name]]
+        raise ValueError(
+            f"the task {name!r}{where} comes from a dataset built before the task registry (it is now {task.name!r}, "
+            f"and its prompts are built differently); rebuild the dataset: python {task.builder} --output DIR"
+        )
+    raise ValueError(f"unknown task {name!r}{where}; the tasks are {', '.join(TASKS)}")
+
+
+def tasks_of_builder(builder: str) -> list[Task]:
+    """The tasks a builder script makes, in registry order (e.g. 'datasets/reactions.py')."""
+    return [task for task in TASKS.values() if task.builder == builder]
+
+
+def group_of(members: set[str]) -> TaskGroup | None:
+    """The group whose members are exactly `members`, if any."""
+    return next((group for group in GROUPS.values() if set(group.members) == members), None)
