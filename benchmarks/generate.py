@@ -23,18 +23,19 @@ import time
 import torch
 
 from instructmol.build import reference_molecules
-from instructmol.data import DESCRIPTION_QUESTIONS, conversation_row, pick_instruction
+from instructmol.data import conversation_row, pick_instruction
 from instructmol.data.qm9pack import qm9_gap_rows
 from instructmol.evaluation.generation import generate_answers
 from instructmol.evaluation.loading import load_model_and_processor
 from instructmol.quickstart import build_small_instructmol
+from instructmol.tasks import DESCRIPTION_POOL
 
 
 def description_rows(count: int, seed: int = 0) -> list[dict]:
     """`count` NCI molecules (shipped with RDKit), each with a request to describe it."""
     return [
-        conversation_row(images=[smiles], instruction=pick_instruction(DESCRIPTION_QUESTIONS, seed, str(index)),
-                         row_id=str(index), task="nci_description", target="")
+        conversation_row(images=[smiles], instruction=pick_instruction(DESCRIPTION_POOL, seed, str(index)),
+                         row_id=str(index), task="description", target="")
         for index, smiles in enumerate(reference_molecules(count))
     ]
 

@@ -82,7 +82,17 @@ def baseline_run(args: argparse.Namespace, rows: Dataset) -> dict:
     tokenizer.chat_template = CHATML_TEMPLATE
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return timed_training(language_model, tokenizer, rows.remove_columns("images"), args, lora_config(None))
+    return timed_training(language_model, tokenizer, text_only(rows), args, lora_config(None))
+
+
+def text_only(rows: Dataset) -> Dataset:
+    """The same rows without their molecule: the user turn's text alone, as a plain causal LM reads it."""
+    return Dataset.from_list([
+        {"prompt": [{"role": "user", "content": "".join(block["text"] for block in row["prompt"][0]["content"]
+                                                        if block["type"] == "text")}],
+         "completion": row["completion"]}
+        for row in rows
+    ])
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ CARD = CardSpec(
 
 
 def property_in_instruction(instruction: str) -> str:
-    """Which QM9 property an instruction asks for ('homo', 'lumo', 'gap'), or '' when it names none."""
+    """Which task of the `qm9` group an instruction asks for (HOMO, LUMO or the gap), or '' when it names none."""
     text = instruction.lower()
     if re.search(r"\bgap\b|difference|separation", text) or ("homo" in text and "lumo" in text):
         return "gap"

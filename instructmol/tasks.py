@@ -315,17 +315,22 @@ TASKS: dict[str, Task] = {
 
 @dataclass(frozen=True)
 class TaskGroup:
-    """Tasks trained together and reported together as well as one by one (the paper's QM9 average)."""
+    """Tasks trained together (one recipe, `recipes/stage2/<name>.yaml`).
+
+    Attributes:
+        pooled: whether the tasks also share one dataset config (`<name>_<variant>`) and one pooled score next to
+            their own (the paper's QM9 average), or are only trained together (MoleculeNet).
+    """
 
     name: str
     title: str
     members: tuple[str, ...]
-    pooled_score: bool  # whether the paper reports one number over all members (QM9's AVG)
+    pooled: bool
 
 
 GROUPS: dict[str, TaskGroup] = {
-    "qm9": TaskGroup("qm9", "QM9 property regression", ("homo", "lumo", "gap"), pooled_score=True),
-    "moleculenet": TaskGroup("moleculenet", "MoleculeNet classification", ("bace", "bbbp", "hiv"), pooled_score=False),
+    "qm9": TaskGroup("qm9", "QM9 property regression", ("homo", "lumo", "gap"), pooled=True),
+    "moleculenet": TaskGroup("moleculenet", "MoleculeNet classification", ("bace", "bbbp", "hiv"), pooled=False),
 }
 
 _LEGACY = {legacy: task.name for task in TASKS.values() for legacy in task.legacy_names}
@@ -351,6 +356,3 @@ def tasks_of_builder(builder: str) -> list[Task]:
     return [task for task in TASKS.values() if task.builder == builder]
 
 
-def group_of(members: set[str]) -> TaskGroup | None:
-    """The group whose members are exactly `members`, if any."""
-    return next((group for group in GROUPS.values() if set(group.members) == members), None)

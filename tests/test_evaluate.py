@@ -22,6 +22,7 @@ from instructmol.cli import main
 from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smiles_to_selfies
 from instructmol.evaluation import harness
 from instructmol.evaluation.loading import load_model_and_processor
+from processing_instructmol import flatten_content
 from tiny_models import WORDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,8 +31,8 @@ DESCRIPTIONS = ["The molecule is an alcohol.", "The molecule is a phenol.", "The
                 "The molecule is an amine.", "The molecule is a ketone.", "The molecule is a triol."]
 REACTIONS = [(["CCO", "CC(=O)O"], "CCOC(C)=O"), (["CO", "CC(=O)Cl"], "COC(C)=O"), (["NCC", "CC(=O)Cl"], "CCNC(C)=O"),
              (["c1ccccc1O", "CC(=O)Cl"], "CC(=O)Oc1ccccc1")]
-QM9_QUESTIONS = {"qm9_homo": "what is the homo energy?", "qm9_lumo": "what is the lumo energy?",
-                 "qm9_gap": "what is the homo lumo gap?"}
+QM9_QUESTIONS = {"homo": "what is the homo energy?", "lumo": "what is the lumo energy?",
+                 "gap": "what is the homo lumo gap?"}
 
 
 def qm9_rows(molecules: list[str], offset: int) -> list[dict]:
@@ -44,37 +45,43 @@ def qm9_rows(molecules: list[str], offset: int) -> list[dict]:
 
 CONFIGS = {
     "description": {"test": [conversation_row(images=[smiles], instruction="describe this molecule", row_id=f"d{i}",
-                                              task="chebi20_description", target=description)
+                                              task="description", target=description)
                              for i, (smiles, description) in enumerate(zip(MOLECULES, DESCRIPTIONS))]},
     "qm9": {"train": qm9_rows(MOLECULES[4:], 100), "test": qm9_rows(MOLECULES[:3], 0)},
     "bace": {"test": [conversation_row(images=[smiles], instruction="can this molecule inhibit bace? answer yes or no.",
-                                       row_id=f"b{i}", task="moleculenet_bace", target="Yes" if i % 2 else "No")
+                                       row_id=f"b{i}", task="bace", target="Yes" if i % 2 else "No")
                       for i, smiles in enumerate(MOLECULES)]},
     "forward": {"test": [conversation_row(images=reactants, instruction="predict the reaction product", row_id=f"r{i}",
-                                          task="forward_reaction_prediction", target=smiles_to_selfies(product))
+                                          task="forward", target=smiles_to_selfies(product))
                          for i, (reactants, product) in enumerate(REACTIONS)]},
     "mystery": {"test": [conversation_row(images=["CCO"], instruction="what is the dipole?", row_id="x0",
-                                          task="qm9_dipole", target="1.0")]},
+                                          task="dipole", target="1.0")]},
     "maybe": {"test": [conversation_row(images=["CCO"], instruction="is it active?", row_id="y0",
-                                        task="moleculenet_hiv", target="Maybe")]},
+                                        task="hiv", target="Maybe")]},
 }
 CONFIGS["mixture"] = {  # every task type in one config, as a stage-2 mixture
     "train": CONFIGS["qm9"]["train"],
     "test": [row for config in ("description", "qm9", "bace", "forward") for row in CONFIGS[config]["test"]],
 }
 COLUMNLESS_CONFIG = "no_prompts"
+LEGACY_CONFIG = "legacy"  # a dataset built before the task registry: string prompts, old task names
+LEGACY_ROW = {"images": ["CCO"], "prompt": [{"role": "user", "content": "What is the gap?"}],
+              "completion": [{"role": "assistant", "content": "0.25"}], "task": "qm9_gap", "id": "0", "smiles": "CCO",
+              "target": "0.25"}
 
 
 def write_dataset(folder: Path) -> Path:
     """A Hub-native dataset folder: `data/<config>/<split>-00000-of-00001.parquet` plus a card listing the configs."""
     card = ["---", "configs:"]
-    for config, splits in {**CONFIGS, COLUMNLESS_CONFIG: {"test": None}}.items():
+    for config, splits in {**CONFIGS, COLUMNLESS_CONFIG: {"test": None}, LEGACY_CONFIG: {"test": [LEGACY_ROW]}}.items():
         card += [f"- config_name: {config}", "  data_files:"]
         for split, rows in splits.items():
             path = folder / parquet_path(config, split)
             path.parent.mkdir(parents=True, exist_ok=True)
             if rows is None:  # a dataset that is not an InstructMol dataset
                 Dataset.from_list([{"smiles": "CCO", "label": 1}]).to_parquet(path)
+            elif config == LEGACY_CONFIG:
+                Dataset.from_list(rows).to_parquet(path)
             else:
                 Dataset.from_list(rows, features=ROW_FEATURES).to_parquet(path)
             card += [f"  - split: {split}", f"    path: {parquet_path(config, split)}"]
@@ -137,10 +144,10 @@ def read_predictions(folder: Path) -> list[dict]:
 
 
 EXPECTED = {  # config -> (evaluation name, metric keys, a number the paper printed for that task)
-    "description": ("chebi20_description", {"bleu2", "bleu4", "rouge1", "rouge2", "rougeL", "meteor"}, "0.466"),
+    "description": ("description", {"bleu2", "bleu4", "rouge1", "rouge2", "rougeL", "meteor"}, "0.466"),
     "qm9": ("qm9", {"mae", "mae_with_fallback", "per_property", "num_unparsable"}, "0.0082"),
-    "bace": ("moleculenet_bace", {"roc_auc", "roc_auc_hard_label", "accuracy", "accuracy_hard_label"}, "84.3 (±0.6)"),
-    "forward": ("forward_reaction_prediction", {"exact_match", "bleu", "levenshtein", "validity", "mode"}, "0.536"),
+    "bace": ("bace", {"roc_auc", "roc_auc_hard_label", "accuracy", "accuracy_hard_label"}, "84.3 (±0.6)"),
+    "forward": ("forward", {"exact_match", "bleu", "levenshtein", "validity", "mode"}, "0.536"),
 }
 
 
@@ -152,7 +159,7 @@ def test_each_task_type_writes_predictions_metrics_and_report(task_runs, config,
     rows = [row for split, rows in CONFIGS[config].items() if split == "test" for row in rows]
     assert [(r["task"], r["id"]) for r in records] == [(row["task"], row["id"]) for row in rows]
     assert all(set(r) >= {"id", "task", "smiles", "prompt", "prediction", "target"} for r in records)
-    assert records[0]["prompt"] == rows[0]["prompt"][0]["content"] and records[0]["target"] == rows[0]["target"]
+    assert records[0]["prompt"] == flatten_content(rows[0]["prompt"][0]["content"])[0] and records[0]["target"] == rows[0]["target"]
 
     summary = json.loads((output / "metrics.json").read_text())
     assert summary["rows"] == len(rows) and summary["dataset"] == str(data_dir) and summary["config"] == config
@@ -184,13 +191,13 @@ def test_the_command_line_scores_every_task_type_of_a_mixture(numeric_model_dir,
 def test_regression_is_per_property_with_a_parity_plot_each_and_train_mean_fallback(task_runs):
     evaluation = json.loads((task_runs["qm9"] / "metrics.json").read_text())["evaluations"]["qm9"]
     assert set(evaluation["metrics"]["per_property"]) == {"homo", "lumo", "gap"}
-    assert evaluation["figures"] == ["qm9_homo_parity.png", "qm9_lumo_parity.png", "qm9_gap_parity.png"]
+    assert evaluation["figures"] == ["homo_parity.png", "lumo_parity.png", "gap_parity.png"]
     assert evaluation["settings"]["fallback"] == "train-split mean"
     assert evaluation["metrics"]["num_unparsable"] < 9  # the numeric head writes numbers
 
 
 def test_reaction_targets_are_read_as_selfies(task_runs):
-    evaluation = json.loads((task_runs["forward"] / "metrics.json").read_text())["evaluations"]["forward_reaction_prediction"]
+    evaluation = json.loads((task_runs["forward"] / "metrics.json").read_text())["evaluations"]["forward"]
     assert evaluation["settings"] == {"mode": "molt5", "input_format": "selfies"}
     assert "molecules read as SELFIES" in (task_runs["forward"] / "report.md").read_text()
 
@@ -200,7 +207,7 @@ def test_p_yes_is_the_trained_answer_token_probability_and_roc_auc_is_sklearns(t
     p_yes = [record["p_yes"] for record in records]
     labels = [int(record["target"] == "Yes") for record in records]
     assert all(0 <= p <= 1 for p in p_yes) and len(set(p_yes)) > 1
-    metrics = json.loads((task_runs["bace"] / "metrics.json").read_text())["evaluations"]["moleculenet_bace"]["metrics"]
+    metrics = json.loads((task_runs["bace"] / "metrics.json").read_text())["evaluations"]["bace"]["metrics"]
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, p_yes), abs=1e-12)
 
     # The same probability from TRL's own training collator: logits before the first completion token.
@@ -291,9 +298,9 @@ def test_update_card_writes_a_model_index_the_hub_parser_reads(numeric_model_dir
     results = card.data.eval_results
     bace_auc = [r for r in results if r.dataset_config == "bace" and r.metric_type == "roc_auc"]
     assert len(bace_auc) == 1 and bace_auc[0].dataset_split == "test" and bace_auc[0].dataset_type == str(data_dir)
-    expected = json.loads((tmp_path / "bace" / "metrics.json").read_text())["evaluations"]["moleculenet_bace"]["metrics"]
+    expected = json.loads((tmp_path / "bace" / "metrics.json").read_text())["evaluations"]["bace"]["metrics"]
     assert bace_auc[0].metric_value == pytest.approx(100 * expected["roc_auc"], abs=1e-4)
-    assert {(r.metric_type, r.metric_config) for r in results if r.dataset_config == "qm9"} >= {("mae", "qm9_gap"), ("mae", "qm9")}
+    assert {(r.metric_type, r.metric_config) for r in results if r.dataset_config == "qm9"} >= {("mae", "gap"), ("mae", "qm9")}
     evaluation_section = card.text.split("## Evaluation")[1].split("\n## ")[0]
     assert "Not evaluated yet" not in card.text and evaluation_section.count("\n| ") == len(results) + 1
     assert "## Limitations" in card.text  # the rest of the card is kept
@@ -309,7 +316,8 @@ def test_update_card_refuses_a_hub_repo_before_any_work(data_dir, tmp_path, caps
     ("nope", "test", "has no config 'nope'; its configs are description, qm9"),
     ("qm9", "validation", "has no split 'validation'; it has train, test"),
     (COLUMNLESS_CONFIG, "test", "lacks the column(s) images, prompt, task, id, target"),
-    ("mystery", "test", "Unknown task 'qm9_dipole' (row 'x0')"),
+    ("mystery", "test", "unknown task 'dipole' (row 'x0')"),
+    ("legacy", "test", "built before the task registry (it is now 'gap'"),
     ("maybe", "test", "Row 'y0': a classification target must be 'Yes' or 'No', not 'Maybe'"),
 ])
 def test_bad_input_ends_with_one_line_naming_it(tiny_model_dir, data_dir, tmp_path, capsys, config, split, message):

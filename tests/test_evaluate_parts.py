@@ -10,9 +10,11 @@ from instructmol.evaluation.model_card import merge_results, replace_evaluation_
 from instructmol.evaluation.paper_results import PAPER_RESULTS, paper_results
 from instructmol.evaluation.predictions import PredictionStore
 from instructmol.evaluation.report import METRIC_DISPLAYS
-from instructmol.evaluation.tasks import TASKS, molecule_format
+from instructmol.evaluation.targets import molecule_format
+from instructmol.tasks import GROUPS, TASKS
 
-ROWS = [{"id": str(index), "task": "qm9_gap", "smiles": "CCO", "prompt": [{"role": "user", "content": "gap?"}],
+ROWS = [{"id": str(index), "task": "gap", "smiles": "CCO",
+         "prompt": [{"role": "user", "content": [{"type": "text", "text": "gap?"}]}],
          "target": "0.25"} for index in range(3)]
 
 
@@ -41,7 +43,7 @@ def test_a_corrupt_line_in_the_middle_is_an_error_naming_it(tmp_path):
 def test_records_are_keyed_by_task_and_id(tmp_path):
     store = PredictionStore(tmp_path)
     store.append([record(ROWS[0], "0.25")])
-    same_id_other_task = {**ROWS[0], "task": "qm9_homo"}
+    same_id_other_task = {**ROWS[0], "task": "homo"}
     assert store.missing([ROWS[0], same_id_other_task]) == [same_id_other_task]
 
 
@@ -60,11 +62,17 @@ def test_paper_numbers_match_their_printed_text_and_our_metric_names():
     for result in PAPER_RESULTS:
         printed = float(result.printed.split()[0])
         assert printed in (pytest.approx(result.value), pytest.approx(100 * result.value)), result
-        family = TASKS[result.task].family if result.task in TASKS else "property_regression"
+        family = TASKS[result.task].metric if result.task in TASKS else TASKS[GROUPS[result.task].members[0]].metric
         assert result.metric in METRIC_DISPLAYS.get(family, {"mae": None}), result
-    assert paper_results("chebi20_description", "bleu2")["InstructMol-GS"].value == 0.475
+    assert paper_results("description", "bleu2")["InstructMol-GS"].value == 0.475
     assert paper_results("retrosynthesis", "exact_match")["InstructMol-G"].printed == "0.114"
-    assert paper_results("pubchem_alignment", "bleu2") == {}
+    assert paper_results("alignment", "bleu2") == {}
+
+
+def test_every_paper_number_sits_in_its_tasks_table():
+    for result in PAPER_RESULTS:
+        task = TASKS[result.task] if result.task in TASKS else TASKS[GROUPS[result.task].members[0]]
+        assert result.table == task.paper_table, result
 
 
 def eval_result(config: str, metric: str, value: float) -> EvalResult:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from hub_client import FAKE_TOKEN
+from instructmol.data import ROW_FEATURES, conversation_row
 
 MESSAGES = [{"role": "user", "content": [{"type": "molecule", "molecule": "CC(=O)Oc1ccccc1C(=O)O"},
                                          {"type": "text", "text": "describe this molecule"}]}]
@@ -194,7 +195,7 @@ def test_stage2_adapter_push_then_fresh_pull_gives_identical_logits(
     assert torch.equal(pulled["auto"], adapted_logits)
 
 
-CONFIGS = ("chebi20_description-G", "bace-GS")
+CONFIGS = ("description_g", "bace_gs")
 SPLITS = ("train", "test")
 
 
@@ -203,12 +204,9 @@ def dataset_rows(config: str, split: str) -> list[dict]:
     molecules = {"train": ["CCO", "c1ccccc1", "CC(=O)O"], "test": ["CN1C=NC2=C1C(=O)N(C(=O)N2C)C"]}[split]
     return [
         {
-            "images": [smiles],
-            "prompt": [{"role": "user", "content": f"{config}: what can you tell me about this molecule?"}],
-            "completion": [{"role": "assistant", "content": f"answer {index} for {smiles}"}],
-            "task": config.split("-")[0],
-            "id": f"{config}-{split}-{index}",
-            "smiles": smiles,
+            **conversation_row(images=[smiles], instruction=f"{config}: what can you tell me about this molecule?",
+                               row_id=f"{config}-{split}-{index}", task=config.rsplit("_", 1)[0],
+                               target=f"answer {index} for {smiles}", graph_after=index % 2 == 1),
             "target": "Yes" if index % 2 else "No",
         }
         for index, smiles in enumerate(molecules)
@@ -231,7 +229,7 @@ def dataset_folder(tmp_path) -> Path:
     folder = tmp_path / "dataset"
     for config in CONFIGS:
         for split in SPLITS:
-            Dataset.from_list(dataset_rows(config, split)).to_parquet(
+            Dataset.from_list(dataset_rows(config, split), features=ROW_FEATURES).to_parquet(
                 folder / "data" / config / f"{split}-00000-of-00001.parquet"
             )
     (folder / "README.md").write_text(dataset_card(CONFIGS))

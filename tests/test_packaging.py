@@ -115,7 +115,10 @@ def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(t
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO_ROOT)],
         check=True, capture_output=True,
     )
-    names = ZipFile(next(tmp_path.glob("instructmol_hf-*.whl"))).namelist()
+    wheel = ZipFile(next(tmp_path.glob("instructmol_hf-*.whl")))
+    names = wheel.namelist()
     assert {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"} <= set(names)
     assert "instructmol/model_card.md" in names and "instructmol/cli.py" in names
+    # One card template: the package's is the repository's model_card.md itself (a link), shipped as a file.
+    assert wheel.read("instructmol/model_card.md") == (REPO_ROOT / "model_card.md").read_bytes()
     assert not any(name.startswith(("datasets/", "tests/", "recipes/", "benchmarks/")) for name in names)

@@ -113,17 +113,25 @@ def test_vicuna_template_renders_the_papers_conversation(tiny_processor):
     )
 
 
-def test_template_renders_blocks_itself_as_the_processor_flattens_them(tiny_processor):
-    """The Jinja template alone (as other tools use it) and the processor's flattening agree."""
+@pytest.mark.parametrize(("blocks", "user_turn"), [
+    (["image", "molecule", "text"], "<mol>\n<mol>\nCompare."),
+    (["text", "image"], "Compare.\n<mol>"),  # the released code's graph after the instruction
+    (["image"], "<mol>"),  # the released stage 1: the graph alone
+    (["text", "image", "text"], "Compare.\n<mol>\nCompare."),
+])
+def test_template_renders_blocks_itself_as_the_processor_flattens_them(tiny_processor, blocks, user_turn):
+    """The Jinja template alone (as other tools use it) and the processor's flattening agree: a molecule is its
+    placeholder, separated by a newline from the blocks next to it."""
+    content = [{"type": "text", "text": "Compare."} if block == "text" else {"type": block} for block in blocks]
     conversation = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "molecule"}, {"type": "text", "text": "Compare."}]},
+        {"role": "user", "content": content},
         {"role": "assistant", "content": [{"type": "text", "text": "Both are small."}]},
     ]
     direct = jinja2.Environment().from_string(VICUNA_CHAT_TEMPLATE).render(
         messages=conversation, bos_token="<s>", eos_token="</s>", add_generation_prompt=False
     )
     assert direct == tiny_processor.apply_chat_template(conversation)
-    assert direct.count("<mol>\n") == 2
+    assert direct == f"<s>{VICUNA_SYSTEM_PROMPT} USER: {user_turn} ASSISTANT: Both are small.</s>"
 
 
 def test_chat_template_tokenizes_with_molecules_from_blocks(tiny_processor):

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
+from instructmol.tasks import GROUPS, TASKS
 from tests_paths import REPO_ROOT
 
 TRAINING_RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
@@ -24,9 +25,61 @@ def parse_recipe(path: Path):
 def test_there_is_a_recipe_for_each_stage_task_and_ablation():
     names = {path.relative_to(REPO_ROOT / "recipes").as_posix() for path in TRAINING_RECIPES}
     assert {"stage1.yaml", "stage2.yaml", "stage2_gs.yaml", "quickstart/stage1.yaml", "quickstart/stage2.yaml"} <= names
-    assert {f"stage2/{task}.yaml" for task in ("chebi20", "qm9", "bace", "bbbp", "hiv", "forward", "retrosynthesis", "reagent")} <= names
+    assert {task.recipe for task in TASKS.values()} <= names  # every task's recipe exists
+    # recipes/stage2/ holds one recipe per task or group trained on its own, named after it, and nothing else.
+    per_task = {path.stem for path in (REPO_ROOT / "recipes" / "stage2").glob("*.yaml")}
+    assert per_task == {Path(task.recipe).stem for task in TASKS.values() if task.recipe.startswith("stage2/")}
+    assert per_task <= set(TASKS) | set(GROUPS)
     assert {"ablations/mlp_projector_stage1.yaml", "ablations/stage2_without_stage1.yaml", "ablations/stage2_frozen_llm.yaml"} <= names
     assert {path.name for path in ACCELERATE_CONFIGS} >= {"multi_gpu.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml"}
+
+
+# What datasets/quickstart.py builds: the registry's `alignment` and `gap` from offline sources, graph only.
+QUICKSTART_CONFIGS = {"alignment_g", "gap_g"}
+
+
+def builder_configs(dataset_path: str) -> set[str]:
+    """The configs the builder of a recipe's dataset folder writes (`data/<builder>`), read from the registry."""
+    if dataset_path.endswith("quickstart/data"):
+        return QUICKSTART_CONFIGS
+    builder = f"datasets/{Path(dataset_path).name}.py"
+    tasks = [task for task in TASKS.values() if task.builder == builder]
+    assert tasks, f"no registry task is built by {builder}"
+    pooled = [group for group in GROUPS.values() if group.pooled and TASKS[group.members[0]].builder == builder]
+    return ({task.config(variant) for task in tasks for variant in task.variants}
+            | {f"{group.name}_{variant}" for group in pooled for variant in TASKS[group.members[0]].variants})
+
+
+def recipe_datasets(path: Path) -> list[tuple[str, str]]:
+    """(dataset folder, config) of every dataset a recipe trains on."""
+    script_args, _, _, mixture = parse_recipe(path)
+    if script_args.dataset_name:
+        return [(script_args.dataset_name, script_args.dataset_config)]
+    return [(entry.path, entry.name) for entry in mixture.datasets]
+
+
+def config_tasks(config: str) -> set[str]:
+    """The registry tasks a config holds: `<task>_<variant>` or a group's `<group>_<variant>`."""
+    prefix, variant = config.rsplit("_", 1)
+    names = {prefix} if prefix in TASKS else set(GROUPS[prefix].members) if GROUPS[prefix].pooled else set()
+    assert names, f"{config} names no registry task nor pooled group"
+    assert all(variant in TASKS[name].variants for name in names), config
+    return names
+
+
+@pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
+def test_recipe_names_only_registry_tasks_and_existing_configs(path):
+    for folder, config in recipe_datasets(path):
+        assert config_tasks(config) <= set(TASKS), (path, config)
+        assert config in builder_configs(folder), (path, folder, config)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_each_tasks_recipe_trains_it_for_the_papers_epochs(task):
+    path = REPO_ROOT / "recipes" / TASKS[task].recipe
+    trained = {name for _, config in recipe_datasets(path) for name in config_tasks(config)}
+    assert task in trained
+    assert parse_recipe(path)[1].num_train_epochs == TASKS[task].epochs
 
 
 @pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
@@ -61,12 +114,18 @@ def test_recipe_matches_the_papers_stage(path):
             assert model_args.lora_target_modules == LORA_TARGETS and training_args.learning_rate == 8e-5
 
 
-def test_stage2_mixtures_hold_every_task_in_their_variant():
+def test_stage2_mixtures_are_the_released_mixture_in_their_variant():
+    # The released "all" mixture: ChEBI-20, QM9, forward, retrosynthesis, reagent; MoleculeNet trains on its own.
     for name, variant in (("stage2.yaml", "g"), ("stage2_gs.yaml", "gs")):
         _, _, _, mixture = parse_recipe(REPO_ROOT / "recipes" / name)
         configs = {entry.name for entry in mixture.datasets}
-        assert configs == {variant, f"all_{variant}", *(f"{task}_{variant}" for task in ("bace", "bbbp", "hiv", "forward", "retrosynthesis", "reagent"))}
+        assert configs == {f"{task}_{variant}" for task in ("description", "qm9", "forward", "retrosynthesis", "reagent")}
         assert all(entry.split == "train" for entry in mixture.datasets)
+
+
+def test_moleculenet_recipe_pools_its_three_tasks_as_released():
+    _, _, _, mixture = parse_recipe(REPO_ROOT / "recipes" / "stage2" / "moleculenet.yaml")
+    assert [entry.name for entry in mixture.datasets] == ["bace_g", "bbbp_g", "hiv_g"]
 
 
 @pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=lambda p: p.name)

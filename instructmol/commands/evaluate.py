@@ -3,9 +3,11 @@
 Generates answers in batches (left padding; greedy unless --sample) and writes to --output:
 predictions.jsonl (one line per row, appended batch by batch: a rerun generates only the rows still missing),
 metrics.json, and report.md with figures (a parity plot per QM9 property, a ROC curve per Yes/No task).
-The rows' `task` column picks the metrics: descriptions -> BLEU/ROUGE/METEOR; qm9_* -> MAE per property and
-pooled; moleculenet_* -> ROC-AUC from P("Yes") and from the generated Yes/No, accuracy; reactions -> exact
-match, BLEU, Levenshtein, fingerprint similarities, validity (--mode molt5 or instructmol).
+The rows' `task` column (a name of the task registry, `instructmol/tasks.py`) picks the metrics: alignment and
+description -> BLEU/ROUGE/METEOR; homo, lumo, gap -> MAE per property and pooled (qm9); bace, bbbp, hiv -> ROC-AUC
+from P("Yes") and from the generated Yes/No, accuracy; forward, retrosynthesis, reagent -> exact match, BLEU,
+Levenshtein, fingerprint similarities, validity (--mode molt5 or instructmol). A dataset built before the registry
+is refused with the command that rebuilds it.
 """
 
 import argparse
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="model folder or Hub repo, or a stage-2 adapter folder (adapter_config.json: base + adapter)")
     parser.add_argument("--dataset", required=True, help="dataset folder or Hub repo (Hub-native Parquet layout)")
-    parser.add_argument("--config", required=True, help="dataset config, e.g. bace_g")
+    parser.add_argument("--config", required=True, help="dataset config, <task>_<variant>, e.g. bace_g or qm9_gs")
     parser.add_argument("--split", default=defaults["split"], help="dataset split (default: test)")
     parser.add_argument("--output", type=Path, help="folder for predictions.jsonl, metrics.json, report.md "
                         "(default: evaluation/<model folder name>/<config>-<split>)")

@@ -157,7 +157,6 @@ def user_content(text: str, num_graphs: int, graph_after: bool) -> list[dict]:
 def construction_differences(options: BuildOptions, tasks: list[Task]) -> list[str]:
     """How rows built with `options` for `tasks` differ from the released code's, each with the option that
     restores the released construction (for the dataset card)."""
-    names = {task.name for task in tasks}
     prompts = [options.prompt(task, variant) for task in tasks for variant in task.variants]
     differences = []
     if any(prompt.instruction == FROM_POOL for prompt in prompts) or options.graph_placement == "released":
@@ -176,13 +175,13 @@ def construction_differences(options: BuildOptions, tasks: list[Task]) -> list[s
             "Molecules written as text in prompts are SMILES (`--text-notation smiles`); the released code wrote "
             "SELFIES. `--text-notation selfies` restores that."
         )
-    if options.reaction_graphs == "every-molecule" and names & {"forward", "reagent"}:
+    if options.reaction_graphs == "every-molecule" and any(task.graphs != WHOLE_INPUT for task in tasks):
         differences.append(
             "Every reactant is a graph of its own (`--reaction-graphs every-molecule`); the released code gave forward "
             "prediction only the first reactant as a graph (the others as text) and reagent prediction the reactant "
             "side as one graph. `--reaction-graphs released` restores that."
         )
-    if "alignment" in names and options.alignment_prompt == "question":
+    if any(options.prompt(task, variant) != task.prompts[variant] for task in tasks for variant in task.variants):
         differences.append(
             "Stage-1 rows ask a description question after the graph (`--alignment-prompt question`); the released "
             "code's stage 1 (`plain` template) gave the graph alone. `--alignment-prompt plain` restores that."

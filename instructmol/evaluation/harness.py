@@ -57,7 +57,7 @@ def check_scoring_resources(rows: list[dict], settings: EvaluationSettings) -> N
 
 def default_max_new_tokens(rows: list[dict]) -> int:
     """Room for the longest answer any task of `rows` expects."""
-    return max(TASKS[task].default_max_new_tokens for task in {row["task"] for row in rows})
+    return max(TASKS[task].max_new_tokens for task in {row["task"] for row in rows})
 
 
 def generate_missing(model, processor, rows: list[dict], store: PredictionStore, settings: EvaluationSettings,

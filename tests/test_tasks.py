@@ -1,0 +1,118 @@
+"""The task registry: complete, consistent, the only definition of each task, and enough to add a task."""
+
+import re
+
+import pytest
+
+from instructmol import metrics
+from instructmol.data import BuildOptions, build_task, candidate, candidates_dataset, resolve_molecules
+from instructmol.evaluation.loading import check_rows
+from instructmol.evaluation.paper_results import PAPER_RESULTS
+from instructmol.evaluation.scoring import score_records
+from instructmol.tasks import (
+    CLASSIFICATION,
+    COMPOUND_SEQUENCE,
+    FROM_POOL,
+    GRAPH_AND_STRING,
+    GRAPH_ONLY,
+    GROUPS,
+    TASKS,
+    WHOLE_INPUT,
+    Prompt,
+    Task,
+    get_task,
+)
+from processing_instructmol import flatten_content
+from tests_paths import REPO_ROOT
+
+# The code a user runs (tests are the reference and quote wording on purpose).
+CODE_FILES = [*REPO_ROOT.glob("*.py"), *(REPO_ROOT / "instructmol").rglob("*.py"), *(REPO_ROOT / "datasets").glob("*.py"),
+              *(REPO_ROOT / "benchmarks").glob("*.py")]
+
+
+def test_each_task_is_complete_and_consistent():
+    for name, task in TASKS.items():
+        assert task.name == name and re.fullmatch(r"[a-z]+", name)
+        assert (REPO_ROOT / task.builder).is_file(), task.builder
+        assert task.metric in metrics.METRIC_NAMES
+        assert task.variants and set(task.variants) <= {GRAPH_ONLY, GRAPH_AND_STRING}
+        assert (task.paper_table is None) == (task.paper_column is None)
+        assert task.max_new_tokens > 0 and task.epochs > 0
+        if task.group:
+            assert name in GROUPS[task.group].members and task.recipe == f"stage2/{task.group}.yaml"
+    for group in GROUPS.values():
+        assert group.name not in TASKS and all(TASKS[member].group == group.name for member in group.members)
+
+
+def test_paper_results_belong_to_registry_tasks_with_a_table():
+    for result in PAPER_RESULTS:
+        task = TASKS.get(result.task) or TASKS[GROUPS[result.task].members[0]]
+        assert task.paper_table == result.table
+    assert {task.name for task in TASKS.values() if task.paper_table} == {
+        result.task for result in PAPER_RESULTS if result.task in TASKS}
+
+
+def test_unknown_and_old_task_names_are_errors_that_say_what_to_do():
+    with pytest.raises(ValueError, match=r"unknown task 'dipole' \(row '7'\); the tasks are alignment, description"):
+        get_task("dipole", "7")
+    for old, new, builder in (("qm9_gap", "gap", "datasets/qm9.py"), ("chebi20_description", "description",
+                                                                         "datasets/chebi20.py"),
+                              ("reagent_prediction", "reagent", "datasets/reactions.py")):
+        with pytest.raises(ValueError, match=rf"it is now '{new}'.*python {builder} --output DIR"):
+            get_task(old)
+
+
+def released_sentences() -> list[str]:
+    """Every instruction of every pool and every prompt suffix of the registry."""
+    sentences = []
+    for task in TASKS.values():
+        for prompt in task.prompts.values():
+            sentences += list(prompt.pool)
+            sentences += [prompt.suffix.strip().rstrip(".")] if prompt.suffix.strip() else []  # ChEBI-20 adds a period
+    return sorted({sentence for sentence in sentences if re.sub(r"\{\w+\}", "", sentence).strip()})
+
+
+@pytest.mark.parametrize("sentence", released_sentences())
+def test_each_instruction_and_suffix_is_written_once_in_the_code(sentence):
+    files = [path.relative_to(REPO_ROOT).as_posix() for path in CODE_FILES if sentence in path.read_text()]
+    assert files == ["instructmol/tasks.py"]
+    assert (REPO_ROOT / "instructmol" / "tasks.py").read_text().count(sentence) == 1
+
+
+def test_no_other_module_keeps_a_task_list():
+    """No two task names side by side in a literal outside the registry. The metric modules are standalone
+    `evaluate` scripts whose docstring examples name properties; they read no task list."""
+    task_literal = re.compile(r"[\"'](?:" + "|".join(TASKS) + r")[\"'],\s*[\"'](?:" + "|".join(TASKS) + r")[\"']")
+    for path in CODE_FILES:
+        if path.name != "tasks.py" and "metrics" not in path.relative_to(REPO_ROOT).parts:
+            assert not task_literal.search(path.read_text()), path
+
+
+def test_adding_a_task_is_one_registry_entry(monkeypatch):
+    """A new Yes/No task (as the README's "Add a task" shows): candidates from its source, then the registry does
+    the rest: rows, the card's differences, the evaluator's checks and metric."""
+    pool = ("Is this molecule toxic in clinical trials? Answer Yes or No.",)
+    monkeypatch.setitem(TASKS, "clintox", Task(
+        name="clintox", title="MoleculeNet ClinTox", builder="datasets/moleculenet.py",
+        source="MoleculeNet CSV (DeepChem)", graphs=WHOLE_INPUT,
+        prompts={GRAPH_ONLY: Prompt(FROM_POOL, pool), GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)},
+        answer="Yes or No", metric=CLASSIFICATION, max_new_tokens=8, paper_table="Table 11", paper_column="ClinTox",
+        epochs=10, recipe="stage2/clintox.yaml",
+    ))
+    molecules = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN"]
+    candidates = candidates_dataset([
+        candidate(row_id=str(index), task="clintox", split="test", molecule_input=smiles,
+                  target="Yes" if index % 2 else "No")
+        for index, smiles in enumerate(molecules)
+    ])
+    options = BuildOptions(seed=0)
+    checked = resolve_molecules(candidates, options, notation="smiles", needs_text=True)
+    build = build_task("clintox", checked, variants=(GRAPH_ONLY, GRAPH_AND_STRING), options=options)
+    rows = list(build.configs["clintox_gs"]["test"])
+    assert flatten_content(rows[0]["prompt"][0]["content"])[0] == (
+        "<mol>\nIs this molecule toxic in clinical trials? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
+    check_rows(rows)
+    records = [{**row, "prompt": "", "prediction": row["target"], "p_yes": 0.8 if row["target"] == "Yes" else 0.2}
+               for row in rows]
+    [evaluation] = score_records(records)
+    assert evaluation.name == "clintox" and evaluation.metrics["roc_auc"] == 1.0
