@@ -10,9 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch_geometric.nn import GINEConv
-from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_utils import slice_logits_to_keep
+from transformers.utils import torch_compilable_check
+from transformers.utils.generic import can_return_tuple
 
 try:  # a sibling module when loaded from a checkpoint with trust_remote_code
     from .configuration_instructmol import InstructMolConfig
@@ -57,6 +61,11 @@ class OGBFeatureEmbedding(nn.Module):
         return embedded
 
 
+class GINLinear(nn.Linear):
+    """A linear layer of a GIN layer's MLP. Its own class so that initialisation can tell it from the projector's:
+    it starts as PyTorch initialises `nn.Linear`, as in pretrain-gnns' GIN, which MoleculeSTM continued from."""
+
+
 class GINLayer(nn.Module):
     """One GIN layer of MoleculeSTM/OGB: `mlp((1 + eps) * x_i + sum_j relu(x_j + bond_embedding_ij))`.
 
@@ -68,10 +77,10 @@ class GINLayer(nn.Module):
         super().__init__()
         self.bond_embedding = OGBFeatureEmbedding(bond_feature_dims, hidden_size)
         mlp = nn.Sequential(
-            nn.Linear(hidden_size, 2 * hidden_size),
+            GINLinear(hidden_size, 2 * hidden_size),
             nn.BatchNorm1d(2 * hidden_size),
             nn.ReLU(),
-            nn.Linear(2 * hidden_size, hidden_size),
+            GINLinear(2 * hidden_size, hidden_size),
         )
         self.conv = GINEConv(mlp, train_eps=True)
 
@@ -162,29 +171,32 @@ class InstructMolPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # Decoding steps read no graph (graphs go in at prefill), so they compile as the language model does.
+    _can_compile_fullgraph = True
     # The GIN is small (about 2M parameters) and sums messages over neighbours: keep it in float32 even
     # when the LLM loads in bf16 or fp16. It also runs in bf16 on CPU (tested); this is for precision.
     _keep_in_fp32_modules_strict = ["graph_encoder"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, OGBFeatureEmbedding):
-            for table in module.tables:  # OGB's AtomEncoder/BondEncoder initialisation
-                init.xavier_uniform_(table.weight)
-        elif isinstance(module, GINLayer):
-            init.zeros_(module.conv.eps)
-            for submodule in module.conv.nn:
-                if isinstance(submodule, nn.Linear):
-                    _init_like_torch_linear(submodule)
+        # transformers calls this for the modules holding parameters of their own (the language model initialises
+        # its modules itself), so the graph encoder's initialisation is written per parameter-holding module.
+        if isinstance(module, nn.Embedding):  # only the GIN's feature tables: OGB's AtomEncoder/BondEncoder init
+            init.xavier_uniform_(module.weight)
+        elif isinstance(module, GINLinear):
+            _init_like_torch_linear(module)
+        elif isinstance(module, GINEConv):
+            init.zeros_(module.eps)
         else:
             super()._init_weights(module)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         # transformers re-creates parameters with requires_grad=True while loading, which undoes the
-        # freezing done in __init__; apply the config's freezing flags again on the loaded model.
-        model = super().from_pretrained(*args, **kwargs)
-        model.freeze_from_config()
-        return model
+        # freezing done in __init__; apply the config's freezing flags again on the loaded model (which comes
+        # first in a tuple when the loading information is asked for).
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_from_config()
+        return loaded
 
     def freeze_from_config(self) -> None:
         """Freezes what `config.freeze_llm` and `config.freeze_graph_encoder` say, unfreezes the rest of them."""
@@ -203,7 +215,9 @@ class InstructMolModel(InstructMolPreTrainedModel):
 
     def __init__(self, config: InstructMolConfig):
         super().__init__(config)
-        self.graph_encoder = InstructMolGraphEncoder(config)
+        # float32 whatever the default dtype while building (`_from_config(dtype=...)`), as `from_pretrained`
+        # keeps it through `_keep_in_fp32_modules_strict`.
+        self.graph_encoder = InstructMolGraphEncoder(config).float()
         self.projector = InstructMolProjector(config)
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
@@ -220,26 +234,33 @@ class InstructMolModel(InstructMolPreTrainedModel):
         """Projected atom vectors `[N, text hidden_size]` for a flat batch of graphs (see the encoder)."""
         return self.projector(self.graph_encoder(atom_features, bond_features, edge_index))
 
+    def molecule_token_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor | None = None
+    ) -> torch.BoolTensor:
+        """`[batch, seq]` True at `<mol>` positions, read from `input_ids`, or from `inputs_embeds` (positions
+        holding the `<mol>` embedding) when the input is embeddings only."""
+        if inputs_embeds is not None and (input_ids is None or input_ids.shape[-1] == 0):
+            mol_embedding = self.get_input_embeddings()(
+                torch.tensor(self.config.mol_token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
+            return (inputs_embeds == mol_embedding).all(-1)
+        return input_ids == self.config.mol_token_id
+
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, num_atoms: int
     ) -> torch.BoolTensor:
         """`[batch, seq, 1]` mask of the `<mol>` positions; raises if their count differs from `num_atoms`."""
-        if input_ids is None:
-            mol_embedding = self.get_input_embeddings()(
-                torch.tensor(self.config.mol_token_id, dtype=torch.long, device=inputs_embeds.device)
-            )
-            placeholder_mask = (inputs_embeds == mol_embedding).all(-1)
-        else:
-            placeholder_mask = input_ids == self.config.mol_token_id
-        num_placeholders = int(placeholder_mask.sum())
-        if num_placeholders != num_atoms:
-            raise ValueError(
-                f"Molecule placeholders and atoms do not match: {num_placeholders} <mol> token(s) in the input, "
-                f"{num_atoms} atom(s) in the graphs. The processor repeats <mol> once per heavy atom; was the "
-                "sequence truncated or the graph batch built separately?"
-            )
+        placeholder_mask = self.molecule_token_mask(input_ids, inputs_embeds)
+        num_placeholders = placeholder_mask.sum()
+        torch_compilable_check(
+            num_placeholders == num_atoms,
+            lambda: f"Molecule placeholders and atoms do not match: {int(num_placeholders)} <mol> token(s) in the "
+            f"input, {num_atoms} atom(s) in the graphs. The processor repeats <mol> once per heavy atom; was the "
+            "sequence truncated or the graph batch built separately?",
+        )
         return placeholder_mask.unsqueeze(-1)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -248,15 +269,19 @@ class InstructMolModel(InstructMolPreTrainedModel):
         edge_index: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         **kwargs,
-    ) -> InstructMolModelOutputWithPast:
+    ) -> tuple | InstructMolModelOutputWithPast:
         """
         Args:
             input_ids: `[batch, seq]` token ids with one `<mol>` per atom of each molecule.
             atom_features, bond_features, edge_index: the flat graph batch of the processor
                 (`[N, 9]`, `[E, 3]`, `[2, E]`); the i-th atom fills the i-th `<mol>` in row-major order.
-            kwargs: passed to the language model (`cache`, `use_cache`, attention options, ...).
+            cache: the language model's key/value cache.
+            inputs_embeds: `[batch, seq, hidden]` instead of `input_ids`; `<mol>` positions hold the `<mol>`
+                embedding, replaced by the atoms.
+            kwargs: passed to the language model (`use_cache`, attention options, ...).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
@@ -272,12 +297,12 @@ class InstructMolModel(InstructMolPreTrainedModel):
             inputs_embeds = inputs_embeds.masked_scatter(
                 placeholder_mask, molecule_embeddings.to(inputs_embeds.device, inputs_embeds.dtype)
             )
-        elif input_ids is not None and self.config.mol_token_id is not None and (input_ids == self.config.mol_token_id).any():
-            self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # raises with the counts
+        elif input_ids is not None and self.config.mol_token_id is not None:
+            self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # a <mol> without its graph: raises
 
-        kwargs["return_dict"] = True  # the outputs below are read by name
         outputs = self.language_model(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, **kwargs
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+            **kwargs,
         )
         return InstructMolModelOutputWithPast(**outputs, molecule_embeddings=molecule_embeddings)
 
@@ -286,6 +311,9 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
     """InstructMol with the LM head: answers instructions about molecules given as graphs."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    # Tensor parallelism shards the language model as its own plan says; the head (tied to the embeddings) is
+    # sharded by output column and gathered, as LLaVA's.
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: InstructMolConfig):
         super().__init__(config)
@@ -306,6 +334,7 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
     def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
         self.lm_head = new_embeddings
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -314,20 +343,22 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         edge_index: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
-    ) -> InstructMolCausalLMOutputWithPast:
+    ) -> tuple | InstructMolCausalLMOutputWithPast:
         """
         Args:
-            input_ids, atom_features, bond_features, edge_index: as in `InstructMolModel.forward`.
+            input_ids, atom_features, bond_features, edge_index, cache, inputs_embeds: as in
+                `InstructMolModel.forward`.
             labels: `[batch, seq]` next-token targets (-100 ignored); shifted inside the loss.
             logits_to_keep: compute logits for the last `n` positions only (0: all).
 
         Returns:
             `logits` `[batch, seq or logits_to_keep, vocab]`, `loss` when labels are given, the cache, and
-            `molecule_embeddings`.
+            `molecule_embeddings`; a tuple of those that are set with `return_dict=False`.
         """
         outputs = self.model(
             input_ids=input_ids,
@@ -336,32 +367,60 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
             edge_index=edge_index,
             attention_mask=attention_mask,
             position_ids=position_ids,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, keep, :])
+        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
-        extras = {key: value for key, value in outputs.items() if key not in ("last_hidden_state",)}
-        return InstructMolCausalLMOutputWithPast(loss=loss, logits=logits, **extras)
+        return InstructMolCausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            molecule_embeddings=outputs.molecule_embeddings,
+        )
 
     def prepare_inputs_for_generation(
         self,
-        *args,
+        input_ids: torch.LongTensor,
+        next_sequence_length: int | None = None,
+        cache: Cache | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        is_first_iteration: bool | None = False,
         atom_features: torch.LongTensor | None = None,
         bond_features: torch.LongTensor | None = None,
         edge_index: torch.LongTensor | None = None,
-        is_first_iteration: bool = False,
         **kwargs,
     ) -> dict:
-        # Graphs are read at the prefill step only: later steps see new tokens and the cache, never <mol>.
-        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
-        if is_first_iteration or not kwargs.get("use_cache", True):
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids, next_sequence_length=next_sequence_length, cache=cache, attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
+        )
+        # The graphs go with the forward pass that reads their <mol> positions: the prompt's, whether it is the
+        # first step (of generate, or of an assistant's draft), a continuation of a cache that does not hold them
+        # yet, or every step without a cache. Later steps read new tokens and the cache only.
+        if atom_features is not None and self._reads_molecule_tokens(model_inputs):
             model_inputs.update(atom_features=atom_features, bond_features=bond_features, edge_index=edge_index)
         return model_inputs
+
+    def _reads_molecule_tokens(self, model_inputs: dict) -> bool:
+        if model_inputs.get("inputs_embeds") is not None:
+            return True  # the prompt itself, as embeddings
+        return bool((model_inputs["input_ids"] == self.config.mol_token_id).any())
+
+    def _prepare_generation_config(self, generation_config: GenerationConfig | None, **kwargs) -> tuple:
+        # A generated <mol> would stand for an atom that no graph provides, and the next step would fail: the
+        # placeholder is never generated, whatever generation config the model was built or loaded with.
+        generation_config, model_kwargs = super()._prepare_generation_config(generation_config, **kwargs)
+        suppressed = list(generation_config.suppress_tokens or [])
+        if self.config.mol_token_id is not None and self.config.mol_token_id not in suppressed:
+            generation_config.suppress_tokens = [*suppressed, self.config.mol_token_id]
+        return generation_config, model_kwargs
 
     def _expand_inputs_for_generation(
         self, expand_size: int = 1, is_encoder_decoder: bool = False, input_ids: torch.LongTensor | None = None, **model_kwargs
@@ -370,7 +429,8 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         # sample's atoms and edges must be repeated as a block, once per beam or returned sequence.
         graph = {name: model_kwargs.pop(name, None) for name in GRAPH_INPUT_NAMES}
         if expand_size > 1 and graph["atom_features"] is not None:
-            graph = expand_graphs_per_sample(graph, input_ids == self.config.mol_token_id, expand_size)
+            molecule_tokens = self.model.molecule_token_mask(input_ids, model_kwargs.get("inputs_embeds"))
+            graph = expand_graphs_per_sample(graph, molecule_tokens, expand_size)
         input_ids, model_kwargs = super()._expand_inputs_for_generation(
             expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
         )

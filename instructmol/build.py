@@ -32,6 +32,7 @@ AUTO_MAP = {
     "AutoModel": "modeling_instructmol.InstructMolForConditionalGeneration",
     "AutoModelForCausalLM": "modeling_instructmol.InstructMolForConditionalGeneration",
     "AutoModelForImageTextToText": "modeling_instructmol.InstructMolForConditionalGeneration",
+    "AutoModelForMultimodalLM": "modeling_instructmol.InstructMolForConditionalGeneration",
 }
 NCI_MOLECULES = Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
 
