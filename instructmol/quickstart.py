@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from datasets import load_dataset
 from huggingface_hub import HfApi
+from transformers import set_seed
 
 from . import metrics
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
@@ -65,6 +66,7 @@ class QuickstartSettings:
     llm_layers: int | None = 4  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
+    seed: int = 42  # every draw: data sample, splits and prompts, GIN and projector init, LoRA init, data order
 
 
 def locate_small_llm() -> tuple[str, str | None]:
@@ -112,17 +114,19 @@ def dataset_cache(output_dir: Path) -> Path:
 def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
     shutil.rmtree(dataset_cache(output_dir.parent), ignore_errors=True)
     command = [sys.executable, str(DATASET_BUILDER), "--output", str(output_dir), "--overwrite",
-               "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9)]
+               "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9),
+               "--seed", str(settings.seed)]
     subprocess.run(command, check=True)
     return output_dir
 
 
-def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: int | None) -> Path:
-    """`instructmol init` with SmolLM2 (optionally its first `llm_layers` layers) and a random GIN.
+def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: int | None, seed: int) -> Path:
+    """`instructmol init` with SmolLM2 (optionally its first `llm_layers` layers) and a random GIN drawn with `seed`.
 
     The GIN keeps its fresh BatchNorm statistics: setting them on the task's molecules was tried and made the
     pooled atom vectors less predictive (ridge MAE 0.0219 against 0.0180 Ha on the quickstart's gap split).
     """
+    set_seed(seed)  # the GIN's and the projector's initial weights
     model, processor = build_small_instructmol(llm_layers, calibration_molecules=calibration_molecules)
     return save_instructmol(
         model, processor, output_dir, base_model=SMOLLM2_HUB_ID,
@@ -130,10 +134,12 @@ def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: i
     )
 
 
-def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int | None) -> Path:
-    """One training stage through TRL's own `trl sft` command line, the recipe's paths overridden."""
+def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int | None,
+                seed: int) -> Path:
+    """One training stage through TRL's own `trl sft` command line, the recipe's paths and seed overridden (TRL
+    seeds the LoRA initialisation and the data order with it)."""
     command = ["trl", "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
-               "--dataset_name", str(data_dir), "--output_dir", str(output_dir)]
+               "--dataset_name", str(data_dir), "--output_dir", str(output_dir), "--seed", str(seed)]
     if max_steps is not None:
         command += ["--max_steps", str(max_steps)]
     # `accelerate launch` gives a CPU process one thread unless OMP_NUM_THREADS says otherwise.
@@ -223,9 +229,11 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
     molecules = list(load_dataset(str(data_dir), GAP_CONFIG, split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
-    init_dir = init_model(output_dir / "init", molecules, settings.llm_layers)
-    stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps)
-    stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps)
+    init_dir = init_model(output_dir / "init", molecules, settings.llm_layers, settings.seed)
+    stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps,
+                             settings.seed)
+    stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps,
+                             settings.seed)
     merged_dir = merge_adapter(stage2_dir, output_dir / "merged")
     results = evaluate_gap(merged_dir, init_dir, data_dir, settings.eval_limit)
     question = "What is the HOMO-LUMO gap of this molecule, in hartree?"

@@ -8,6 +8,7 @@ from importlib.util import find_spec
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers.trainer_utils import validate_quantization_for_training
 
 from instructmol.build import load_language_model
@@ -29,17 +30,32 @@ def test_an_llm_loaded_from_gguf_is_a_plain_trainable_model():
     assert tokenizer.eos_token is not None
 
 
-@needs_smollm2
-def test_shortened_quickstart_runs_end_to_end(tmp_path):
-    output = tmp_path / "quickstart"
+SHORTENED = ["--num-molecules", "24", "--num-qm9", "60", "--llm-layers", "2", "--max-steps", "2", "--eval-limit", "6"]
+
+
+def run_shortened_quickstart(output, seed: int) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "instructmol.cli", "quickstart", "--output", str(output), "--num-molecules", "24",
-         "--num-qm9", "60", "--llm-layers", "2", "--max-steps", "2", "--eval-limit", "6"],
+        [sys.executable, "-m", "instructmol.cli", "quickstart", "--output", str(output), *SHORTENED, "--seed", str(seed)],
         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def seeded_outcome(output) -> dict:
+    """What a seeded run decides: every reported number and answer, and the trained adapter's weights."""
     results = json.loads((output / "results.json").read_text())
-    assert results["num_test"] == 6 and results["num_unparsable"] <= 6
+    del results["wall_time_minutes"]
+    adapter = load_file(output / "stage2" / "adapter_model.safetensors")
+    return {"results": results, "adapter": {name: tensor.tolist() for name, tensor in adapter.items()}}
+
+
+@needs_smollm2
+def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(tmp_path):
+    output = tmp_path / "quickstart"
+    result = run_shortened_quickstart(output, seed=7)
+    results = json.loads((output / "results.json").read_text())
+    assert results["num_test"] == 6 and results["num_unparsable"] <= 6 and results["settings"]["seed"] == 7
     assert 0 < results["train_mean_mae"] < 0.2 and 0 < results["ridge_specialist_mae"] < 0.2
     assert results["answer"].startswith("Q (caffeine") and "\nA:" in results["answer"]
     for folder in ("data", "init", "stage1", "stage2", "merged"):
@@ -48,3 +64,6 @@ def test_shortened_quickstart_runs_end_to_end(tmp_path):
     template = (output / "merged" / "chat_template.jinja").read_text()
     assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout
+    # The same command again: the same data, weights, answers and numbers.
+    run_shortened_quickstart(tmp_path / "again", seed=7)
+    assert seeded_outcome(tmp_path / "again") == seeded_outcome(output)

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep SmolLM2's first N of its 30 layers (0: all of them)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
     parser.add_argument("--eval-limit", type=int, default=defaults.eval_limit, help="evaluate this many test rows")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of every draw (data sample and splits, GIN, projector and LoRA init, data order): "
+                        "the same command gives the same numbers on the same machine")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -26,5 +29,6 @@ def run(args: argparse.Namespace) -> None:
         llm_layers=args.llm_layers or None,
         max_steps=args.max_steps,
         eval_limit=args.eval_limit,
+        seed=args.seed,
     )
     run_quickstart(args.output, settings)
