@@ -122,7 +122,12 @@ class InstructMolGraphEncoder(nn.Module):
 
         Returns:
             `[N, graph_hidden_size]` atom vectors, in the dtype of the encoder's parameters.
+
+        Raises:
+            ValueError: the three tensors disagree in shape, an edge points at no atom, a feature index lies outside
+                its embedding table, or a BatchNorm in training mode would see a single atom.
         """
+        self.check_graph_batch(atom_features, bond_features, edge_index)
         atom_states = self.atom_embedding(atom_features)
         last_layer = len(self.layers) - 1
         for index, (layer, batch_norm) in enumerate(zip(self.layers, self.batch_norms)):
@@ -131,6 +136,49 @@ class InstructMolGraphEncoder(nn.Module):
                 atom_states = torch.relu(atom_states)
             atom_states = self.dropout(atom_states)
         return atom_states
+
+
+    def check_graph_batch(
+        self, atom_features: torch.LongTensor, bond_features: torch.LongTensor, edge_index: torch.LongTensor
+    ) -> None:
+        """Raises a ValueError naming the tensor and the problem unless the three describe one batch of graphs."""
+        num_atom_features, num_bond_features = len(self.atom_embedding.tables), len(self.layers[0].bond_embedding.tables)
+        shapes = {name: tuple(tensor.shape) for name, tensor in
+                  (("atom_features", atom_features), ("bond_features", bond_features), ("edge_index", edge_index))}
+        if (atom_features.ndim != 2 or atom_features.shape[1] != num_atom_features or bond_features.ndim != 2
+                or bond_features.shape[1] != num_bond_features or edge_index.ndim != 2 or edge_index.shape[0] != 2
+                or bond_features.shape[0] != edge_index.shape[1]):
+            raise ValueError(
+                f"A graph batch is atom_features [num_atoms, {num_atom_features}], bond_features [num_edges, "
+                f"{num_bond_features}] and edge_index [2, num_edges] with the same num_edges; got {shapes}"
+            )
+        if any(tensor.is_floating_point() for tensor in (atom_features, bond_features, edge_index)):
+            raise ValueError("atom_features, bond_features and edge_index hold integer indices, not floats")
+        for name, features, tables in (("atom_features", atom_features, self.atom_embedding.tables),
+                                       ("bond_features", bond_features, self.layers[0].bond_embedding.tables)):
+            sizes = torch.tensor([table.num_embeddings for table in tables], device=features.device)
+            torch_compilable_check(
+                ((features >= 0) & (features < sizes)).all(),
+                lambda name=name, features=features, sizes=sizes: _out_of_table_message(name, features, sizes),
+            )
+        num_atoms = atom_features.shape[0]
+        torch_compilable_check(
+            ((edge_index >= 0) & (edge_index < num_atoms)).all(),
+            lambda: f"edge_index points at atoms outside 0..{num_atoms - 1} (values {int(edge_index.min())} to "
+            f"{int(edge_index.max())}); were graphs of several batches mixed?",
+        )
+        if self.training and num_atoms < 2:
+            raise ValueError(
+                "The graph encoder is in training mode and got a batch of one atom: its BatchNorm needs at least two. "
+                "Batch more molecules, or keep the encoder frozen (freeze_graph_encoder=True), which runs it in eval mode."
+            )
+
+
+def _out_of_table_message(name: str, features: torch.Tensor, sizes: torch.Tensor) -> str:
+    bad = ((features < 0) | (features >= sizes)).nonzero()[0]
+    row, column = int(bad[0]), int(bad[1])
+    return (f"{name}[{row}, {column}] is {int(features[row, column])}, outside its embedding table of "
+            f"{int(sizes[column])} rows (0..{int(sizes[column]) - 1}); the processor maps every value into range")
 
 
 class InstructMolProjector(nn.Module):

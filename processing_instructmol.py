@@ -10,6 +10,8 @@ it maps values outside the encoder's embedding tables into range instead of fail
 """
 
 import functools
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,13 @@ OGB_ATOM_FEATURE_DIMS = [119, 5, 12, 12, 10, 6, 6, 2, 2]
 OGB_BOND_FEATURE_DIMS = [5, 6, 2]
 GRAPH_INPUT_NAMES = ["atom_features", "bond_features", "edge_index"]
 MOLECULE_TOKEN = "<mol>"
+# Each atom becomes one prompt token: a molecule beyond this is not one an LLM prompt can hold. The SMILES length is
+# bounded first (a SMILES needs at most a few characters per atom), so that no huge string reaches RDKit.
+MAX_ATOMS_PER_MOLECULE = 4096
+MAX_SMILES_LENGTH = 16 * MAX_ATOMS_PER_MOLECULE
+# The characters of SMILES (OpenSMILES): RDKit reads a name after a space and stops at some other characters,
+# so a string with anything else would be read in part; it is refused instead.
+_SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
 
 VICUNA_SYSTEM_PROMPT = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -158,7 +167,18 @@ class MolecularGraphFeaturizer:
             _IndexTable(values, size, _BOND_ENUMS.get(i), i not in _OGB_FEATURES_WITHOUT_MISC["bond"])
             for i, (values, size) in enumerate(zip(_OGB_BOND_VALUES, self.bond_feature_dims))
         ]
-        self.featurize = functools.lru_cache(maxsize=cache_size)(self._featurize_uncached)
+        self._featurize_cached = functools.lru_cache(maxsize=cache_size)(self._featurize_uncached)
+
+    def featurize(self, smiles: str) -> MolecularGraph:
+        """The graph of one SMILES (cached).
+
+        Raises:
+            InvalidMoleculeError: naming the SMILES when it is not a string, holds characters SMILES does not use
+                (whitespace, a name after the molecule), cannot be parsed, has no atoms, or has more than
+                `MAX_ATOMS_PER_MOLECULE` atoms.
+        """
+        check_smiles_string(smiles)
+        return self._featurize_cached(smiles)
 
     def __getstate__(self) -> dict:
         # The cache holds a bound method and cannot be pickled (DataLoader workers, deepcopy).
@@ -172,14 +192,17 @@ class MolecularGraphFeaturizer:
         self.__init__(**state)
 
     def _featurize_uncached(self, smiles: str) -> MolecularGraph:
-        if not isinstance(smiles, str):
-            raise InvalidMoleculeError(f"expected a SMILES string, got {type(smiles).__name__} {smiles!r}")
         with rdBase.BlockLogs():  # RDKit would print to stderr; our error names the SMILES instead
             mol = Chem.MolFromSmiles(smiles)
         if mol is None:
             raise InvalidMoleculeError(f"RDKit cannot parse the SMILES {smiles!r}: {_rdkit_failure_reason(smiles)}")
         if mol.GetNumAtoms() == 0:
             raise InvalidMoleculeError(f"the SMILES {smiles!r} has no atoms")
+        if mol.GetNumAtoms() > MAX_ATOMS_PER_MOLECULE:
+            raise InvalidMoleculeError(
+                f"the SMILES {smiles[:40]!r}... has {mol.GetNumAtoms()} atoms, more than the {MAX_ATOMS_PER_MOLECULE} "
+                "a prompt can hold (one token per atom)"
+            )
         atom_features = self._atom_features(mol, has_chiral_tags="@" in smiles)
         bond_features, edge_index = self._bond_features(mol, has_bond_stereo="/" in smiles or "\\" in smiles)
         for array in (atom_features, bond_features, edge_index):
@@ -211,6 +234,12 @@ class MolecularGraphFeaturizer:
     def _bond_features(self, mol: Chem.Mol, has_bond_stereo: bool) -> tuple[np.ndarray, np.ndarray]:
         bond_type, stereo, conjugated = self._bond_tables
         no_stereo = stereo[Chem.rdchem.BondStereo.STEREONONE]
+        # RDKit finds a bond by index by walking its bond list, so `mol.GetBonds()` (and GetBondWithIdx) take
+        # time quadratic in the number of bonds; reaching each bond from its atoms is linear.
+        bonds_by_index = [None] * mol.GetNumBonds()
+        for atom in mol.GetAtoms():
+            for bond in atom.GetBonds():
+                bonds_by_index[bond.GetIdx()] = bond
         rows = [
             (
                 bond.GetBeginAtomIdx(),
@@ -220,7 +249,7 @@ class MolecularGraphFeaturizer:
                 stereo[bond.GetStereo()] if has_bond_stereo else no_stereo,
                 conjugated[bond.GetIsConjugated()],
             )
-            for bond in mol.GetBonds()
+            for bond in bonds_by_index
         ]
         bonds = np.array(rows, dtype=np.int64).reshape(-1, 5)
         # Each bond becomes two directed edges, (i, j) then (j, i), in bond order, as in OGB.
@@ -256,6 +285,26 @@ class MolecularGraphFeaturizer:
         return batch, atom_counts
 
 
+def check_smiles_string(smiles) -> None:
+    """Raises InvalidMoleculeError unless `smiles` is a SMILES string that RDKit would read whole."""
+    if not isinstance(smiles, str):
+        raise InvalidMoleculeError(f"expected a SMILES string, got {type(smiles).__name__} {smiles!r:.80}")
+    if not smiles:
+        raise InvalidMoleculeError("the SMILES '' is empty")
+    if len(smiles) > MAX_SMILES_LENGTH:
+        raise InvalidMoleculeError(
+            f"the SMILES {smiles[:40]!r}... is {len(smiles)} characters long, more than the {MAX_SMILES_LENGTH} a "
+            f"molecule of at most {MAX_ATOMS_PER_MOLECULE} atoms needs"
+        )
+    if not _SMILES_CHARACTERS.fullmatch(smiles):
+        position, character = next((index, char) for index, char in enumerate(smiles)
+                                    if not _SMILES_CHARACTERS.fullmatch(char))
+        raise InvalidMoleculeError(
+            f"the SMILES {smiles!r:.80} holds {character!r} at position {position}, which SMILES does not use "
+            "(a space, a line break or a name after the molecule would make RDKit read only part of it)"
+        )
+
+
 def _rdkit_failure_reason(smiles: str) -> str:
     """Why RDKit rejected a SMILES: a syntax error, or the sanitization error (e.g. a valence error)."""
     with rdBase.BlockLogs():
@@ -267,6 +316,10 @@ def _rdkit_failure_reason(smiles: str) -> str:
         except Exception as error:  # RDKit raises several exception types (valence, kekulization, ...)
             return f"{type(error).__name__}: {error}"
     return "unknown RDKit error"
+
+
+# Tokenizer options that would split or rearrange a sample's tokens away from its molecules.
+_UNSUPPORTED_TOKENIZER_KWARGS = ("return_overflowing_tokens", "is_split_into_words", "stride")
 
 
 def _is_molecule_block(block: dict) -> bool:
@@ -290,7 +343,9 @@ def flatten_content(content: str | list[dict], molecule_token: str = MOLECULE_TO
             piece = molecule_token
             smiles.append(block.get(block["type"]))
         elif block.get("type") == "text":
-            piece = block["text"]
+            piece = block.get("text")
+            if not isinstance(piece, str):
+                raise ValueError(f"A text block needs a string under 'text': {block!r:.200}")
         else:
             raise ValueError(f"Unsupported content block type {block.get('type')!r} in {block!r:.200}")
         if previous_is_molecule is not None and (is_molecule or previous_is_molecule):
@@ -381,11 +436,15 @@ class InstructMolProcessor(ProcessorMixin):
             ValueError: naming the sample and SMILES when a SMILES cannot be parsed or has no atoms, when the
                 number of `<mol>` does not match the molecules given, or when truncation would cut a molecule.
         """
-        if text is None:
-            raise ValueError("InstructMolProcessor needs `text` (with one <mol> per molecule).")
+        texts = self._texts(text)
         if molecules is not None and images is not None:
             raise ValueError("Pass molecules either as `molecules=` or as `images=`, not both.")
-        texts = [text] if isinstance(text, str) else list(text)
+        unsupported = sorted(key for key in _UNSUPPORTED_TOKENIZER_KWARGS if tokenizer_kwargs.get(key))
+        if unsupported:
+            raise ValueError(
+                f"InstructMolProcessor does not support {', '.join(unsupported)}: a sample's tokens and its molecules "
+                "must stay one row (split the text yourself, keeping whole molecules)."
+            )
         molecules_per_sample = self._molecules_per_sample(molecules if molecules is not None else images, len(texts))
 
         expanded_texts, flat_smiles, atom_counts = [], [], []
@@ -413,17 +472,46 @@ class InstructMolProcessor(ProcessorMixin):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     @staticmethod
+    def _texts(text) -> list[str]:
+        """`text` as a non-empty list of strings that UTF-8 can encode; a ValueError names what is not."""
+        if text is None:
+            raise ValueError("InstructMolProcessor needs `text` (with one <mol> per molecule).")
+        texts = [text] if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else None
+        if not texts:
+            raise ValueError(f"`text` must be a string or a non-empty list of strings, got {text!r:.80}")
+        for sample_index, sample_text in enumerate(texts):
+            if not isinstance(sample_text, str):
+                raise ValueError(f"Sample {sample_index}: the text must be a string, got {type(sample_text).__name__} "
+                                 f"{sample_text!r:.80}")
+            try:
+                sample_text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(f"Sample {sample_index}: the text holds {sample_text[error.start]!r} at position "
+                                 f"{error.start}, which is not a character (a lone surrogate)") from None
+        return texts
+
+    @staticmethod
     def _molecules_per_sample(molecules, num_samples: int) -> list[list[str]]:
+        """One list of SMILES per sample; a `str` or a flat list of strings is a single sample's molecules."""
         if molecules is None:
             return [[] for _ in range(num_samples)]
         if isinstance(molecules, str):
             molecules = [molecules]
+        elif isinstance(molecules, Iterable) and not isinstance(molecules, (bytes, dict)):
+            molecules = list(molecules)  # generators and other iterables are read once
+        else:
+            raise ValueError(f"Expected SMILES per sample, got {type(molecules).__name__} {molecules!r:.200}.")
         if num_samples == 1 and all(isinstance(m, str) for m in molecules):
-            return [list(molecules)]
+            molecules = [molecules]
         if len(molecules) != num_samples or not all(isinstance(m, (list, tuple)) for m in molecules):
             raise ValueError(
                 f"Expected one list of SMILES per sample ({num_samples} samples), got {molecules!r:.200}."
             )
+        for sample_index, sample_molecules in enumerate(molecules):
+            for smiles in sample_molecules:
+                if not isinstance(smiles, str):
+                    raise ValueError(f"Sample {sample_index}: a molecule must be a SMILES string, got "
+                                     f"{type(smiles).__name__} {smiles!r:.80}")
         return [list(m) for m in molecules]
 
     def _num_atoms(self, smiles: str, sample_index: int) -> int:
@@ -502,7 +590,9 @@ class InstructMolProcessor(ProcessorMixin):
         """Decodes generated ids after the prompt (`generate` returns prompt + answer), special tokens removed."""
         decode_kwargs.setdefault("skip_special_tokens", True)
         if not hasattr(generated_ids, "shape"):  # lists of ids; tensors stay on their device
-            generated_ids = np.asarray(generated_ids)
+            generated_ids = np.asarray(generated_ids, dtype=np.int64)
+        if generated_ids.ndim != 2:
+            raise ValueError(f"Expected generated ids of shape [batch, length], got shape {tuple(generated_ids.shape)}")
         return self.batch_decode(generated_ids[:, prompt_length:], **decode_kwargs)
 
 

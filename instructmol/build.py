@@ -4,6 +4,7 @@
 """
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -57,7 +58,17 @@ def reference_molecules(count: int = 512) -> list[str]:
 def load_language_model(
     name_or_path: str, gguf_file: str | None = None, dtype: str | torch.dtype = "auto"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Loads a causal LLM and its tokenizer from a Hub id or a folder, optionally from a GGUF file in it."""
+    """Loads a causal LLM and its tokenizer from a Hub id or a folder, optionally from a GGUF file in it.
+
+    Raises:
+        FileNotFoundError: `name_or_path` is written as a path (absolute, relative with ./ or ../, or with more
+            than one '/') that does not exist, or the GGUF file is not in the folder.
+    """
+    local = Path(name_or_path).expanduser()
+    if not local.exists() and (local.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1):
+        raise FileNotFoundError(f"the LLM folder {name_or_path} does not exist")
+    if gguf_file is not None and local.is_dir() and not (local / gguf_file).is_file():
+        raise FileNotFoundError(f"{local} holds no GGUF file {gguf_file!r}")
     model = AutoModelForCausalLM.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=dtype)
     if getattr(model, "hf_quantizer", None) is not None and gguf_file is not None:
         # transformers dequantizes GGUF weights to `dtype` as it loads them; only the quantization marker is left,
@@ -169,6 +180,11 @@ def calibrate_projector(
     instructmol.train(was_training)
     target_std = instructmol.get_input_embeddings().weight.float().std()
     scale = float(target_std / projected.std())
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError(
+            f"cannot scale the projector: the graph encoder's projected atom vectors have std {float(projected.std()):.3g} "
+            f"(token embeddings {float(target_std):.3g}); are the graph encoder's or the LLM's weights degenerate?"
+        )
     output_layer = getattr(instructmol.projector, "linear_2", instructmol.projector.linear_1)
     output_layer.weight.mul_(scale)
     output_layer.bias.mul_(scale)

@@ -5,10 +5,12 @@ import logging
 import sys
 
 from . import commands
+from .errors import EXPECTED_ERRORS, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instructmol", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     subcommands = parser.add_subparsers(dest="command", required=True)
     for name, command in commands.SUBCOMMANDS.items():
         subparser = subcommands.add_parser(name, help=command.HELP, description=command.__doc__)
@@ -22,9 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        # Bad input (a SMILES, a path, a config key) ends with its message, not a traceback.
-        print(f"instructmol {args.command}: error: {error}", file=sys.stderr)
+    except EXPECTED_ERRORS as error:
+        # Bad input (a SMILES, a path, a file, a config key) ends with one line naming it, not a traceback.
+        if args.debug:
+            raise
+        print(f"instructmol {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     return 0
 

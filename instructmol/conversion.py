@@ -7,6 +7,7 @@ loaded it with `strict=False`, which silently loads nothing when the names do no
 
 import pickle
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +54,37 @@ class ConvertedGraphEncoder:
 
 
 def load_moleculestm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Loads a `.pth` state dict safely (`weights_only=True`: no code from the file is executed)."""
+    """Loads a `.pth` state dict safely (`weights_only=True`: no code from the file is executed).
+
+    Raises:
+        CheckpointConversionError: naming the file when it is missing, a folder, empty, truncated, not a PyTorch
+            file, holds objects other than tensors, or is not a dict of tensors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"the graph-encoder checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointConversionError(f"{path} is a folder; --graph-encoder takes the .pth file itself")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    # torch.save writes a zip archive (or, before torch 1.6, a pickle starting with its protocol byte 0x80).
+    if not head.startswith((b"PK\x03\x04", b"\x80")):
+        raise CheckpointConversionError(
+            f"{path} is not a PyTorch checkpoint (it is {'empty' if not head else 'neither a zip archive nor a pickle'})"
+        )
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointConversionError(
             f"{path} holds more than tensors; refusing to unpickle it (torch.load weights_only=True): {error}"
         ) from None
+    except (RuntimeError, EOFError, OSError) as error:  # torch's reader reports a cut or damaged archive this way
+        raise CheckpointConversionError(f"{path} cannot be read as a PyTorch checkpoint (truncated?): {error}") from None
     if not isinstance(state_dict, dict):
         raise CheckpointConversionError(f"{path} does not hold a state dict (found {type(state_dict).__name__}).")
+    not_tensors = sorted(str(key) for key, value in state_dict.items() if not isinstance(value, torch.Tensor))
+    if not_tensors:
+        raise CheckpointConversionError(f"{path}: these entries are not tensors: {not_tensors[:10]}")
     return state_dict
 
 
@@ -96,6 +119,8 @@ def convert_moleculestm_state_dict(state_dict: dict[str, torch.Tensor]) -> Conve
     )
     if not atom_tables:
         raise CheckpointConversionError("The checkpoint has no atom embedding tables (atom_encoder.atom_embedding_list.*).")
+    check_values(state_dict)
+    hidden_size = common_table_width(state_dict)
     layer_ids = {int(m.group(1)) for key in converted if (m := re.match(r"layers\.(\d+)\.", key))}
     bond_tables = sorted(
         (int(m.group(1)), tensor) for key, tensor in converted.items() if (m := re.fullmatch(r"layers\.0\.bond_embedding\.tables\.(\d+)\.weight", key))
@@ -105,10 +130,40 @@ def convert_moleculestm_state_dict(state_dict: dict[str, torch.Tensor]) -> Conve
         atom_feature_dims=[tensor.shape[0] for _, tensor in atom_tables],
         bond_feature_dims=[tensor.shape[0] for _, tensor in bond_tables],
         num_layers=len(layer_ids),
-        hidden_size=atom_tables[0][1].shape[1],
+        hidden_size=hidden_size,
     )
     check_against_encoder(result)
     return result
+
+
+def check_values(state_dict: dict[str, torch.Tensor]) -> None:
+    """Refuses weights that would make the encoder's outputs meaningless: non-finite values, a BatchNorm
+    variance that is not positive, or a weight tensor of zeros only."""
+    problems = []
+    for key, tensor in state_dict.items():
+        values = tensor.float()
+        if not torch.isfinite(values).all():
+            problems.append(f"{key} holds NaN or infinite values")
+        elif key.endswith("running_var") and (values <= 0).any():
+            problems.append(f"{key} holds a variance that is not positive ({float(values.min()):.3g})")
+        elif key.endswith("weight") and values.numel() and not values.any():
+            problems.append(f"{key} is all zeros")
+    if problems:
+        raise CheckpointConversionError("The checkpoint's weights are not usable: " + "; ".join(problems))
+
+
+def common_table_width(state_dict: dict[str, torch.Tensor]) -> int:
+    """The width shared by the atom and bond embedding tables; names any table whose width differs (the encoder's
+    hidden size is read from the tables, so one odd table would otherwise show up as wrong shapes elsewhere)."""
+    tables = {key: tensor.shape[-1] for key, tensor in state_dict.items()
+              if re.search(r"(atom|bond)_embedding_list\.\d+\.weight$", key) and tensor.ndim == 2}
+    width, _ = Counter(tables.values()).most_common(1)[0]
+    odd = sorted(f"{key} ({table_width})" for key, table_width in tables.items() if table_width != width)
+    if odd:
+        raise CheckpointConversionError(
+            f"Embedding tables of another width than the other {len(tables) - len(odd)} tables ({width}): {odd}"
+        )
+    return width
 
 
 def check_against_encoder(converted: ConvertedGraphEncoder) -> None:

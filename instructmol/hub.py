@@ -2,7 +2,8 @@
 
 Each helper checks a folder before anything leaves the machine, creates the repository if needed and uploads
 the folder in one commit with `HfApi.upload_folder`. Weights travel as safetensors only: pickle-based files
-(`.bin`, `.pt`, `.pth`, ...) can run code when loaded, so a folder holding one is refused.
+(torch.save's `.bin`/`.pt`/`.pth`, joblib, dill, numpy object arrays, ...) can run code when loaded, so a folder
+holding one is refused; files are judged by their content, not their name.
 The token is handed to `HfApi` and nowhere else: never printed, logged or written.
 """
 
@@ -10,21 +11,49 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
+
+import yaml
 
 from huggingface_hub import CommitInfo, DatasetCard, HfApi
 
-# Formats that unpickle on load (`.bin`/`.pt`/`.pth` are torch.save archives, `.ckpt` Lightning's).
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 ADAPTER_CONFIG = "adapter_config.json"
+# How pickle-based files begin: a pickle's protocol opcode (protocols 2-5), or a zip archive (torch.save, joblib
+# and numpy object arrays inside .npz) holding a pickle. Files are judged by content, whatever their name.
+PICKLE_PROTOCOL_OPCODE = 0x80
+ZIP_SIGNATURE = b"PK\x03\x04"
+NUMPY_SIGNATURE = b"\x93NUMPY"
+GZIP_SIGNATURE = b"\x1f\x8b"
+
+
+def holds_pickle(path: Path) -> bool:
+    """Whether loading the file could unpickle: a raw pickle, a zip archive with a `.pkl` member (torch.save), a
+    numpy array of Python objects, or a gzip file (`.pkl.gz`, `.pth.tar.gz`: refused unread, as its content is
+    hidden). Safetensors, JSON, text and Parquet files never start like these."""
+    with open(path, "rb") as file:
+        head = file.read(128)
+    if not head:
+        return False
+    if head[0] == PICKLE_PROTOCOL_OPCODE or head.startswith(GZIP_SIGNATURE):
+        return True
+    if head.startswith(NUMPY_SIGNATURE):
+        return b"'descr': '|O'" in head or b"'descr': 'O'" in head
+    if head.startswith(ZIP_SIGNATURE):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(name.endswith((".pkl", ".pickle")) or "data.pkl" in name for name in archive.namelist())
+        except zipfile.BadZipFile:
+            return True  # a damaged archive cannot be vouched for
+    return False
 
 
 def _pickle_files(folder: Path) -> list[str]:
-    """Paths, relative to `folder`, of every file in a pickle-based format."""
+    """Paths, relative to `folder`, of every file (or link to a file) whose content is pickle-based."""
     return sorted(
         str(path.relative_to(folder))
         for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES and ".git" not in path.parts
+        if path.is_file() and ".git" not in path.relative_to(folder).parts and holds_pickle(path)
     )
 
 
@@ -68,7 +97,10 @@ def check_dataset_folder(folder: str | os.PathLike) -> Path:
     readme = folder / "README.md"
     if not readme.is_file():
         raise ValueError(f"{folder} has no README.md (the dataset card that lists the configs)")
-    configs = DatasetCard.load(readme).data.to_dict().get("configs")
+    try:
+        configs = DatasetCard.load(readme).data.to_dict().get("configs")
+    except yaml.YAMLError as error:
+        raise ValueError(f"{readme} has a YAML header that does not parse: {' '.join(str(error).split())}") from None
     if not configs:
         raise ValueError(f"{readme} lists no `configs:` in its YAML header")
     for config in configs:

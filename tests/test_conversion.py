@@ -138,7 +138,7 @@ def test_missing_and_unexpected_keys_are_listed():
 
 def test_wrong_shapes_are_listed():
     state = fake_moleculestm_state_dict()
-    state["molecule_node_model.gnns.1.mlp.3.weight"] = torch.zeros(HIDDEN, HIDDEN)
+    state["molecule_node_model.gnns.1.mlp.3.weight"] = torch.ones(HIDDEN, HIDDEN)
     with pytest.raises(CheckpointConversionError, match=r"layers\.1\.conv\.nn\.3\.weight: checkpoint \(300, 300\), encoder \(300, 600\)"):
         convert_moleculestm_state_dict(state)
 

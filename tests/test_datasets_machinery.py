@@ -30,7 +30,7 @@ from instructmol.data import (
     smiles_to_selfies,
     split_fractions,
 )
-from instructmol.data.build import prepare_output_dir
+from instructmol.data.build import check_output_dir, staged_output
 from instructmol.data.card import render_card
 from instructmol.data.molecules import translate_reaction_string
 from instructmol.tasks import DESCRIPTION_POOL, QM9_OWN_QUESTIONS
@@ -94,9 +94,12 @@ def test_sized_random_split_gives_exact_nonempty_sizes_independent_of_row_order(
     assert splits != sized_random_split(keys, 1, fractions) or num_keys == 3
 
 
-def test_sized_random_split_refuses_repeated_keys_and_keeps_tiny_samples_in_train():
-    with pytest.raises(ValueError, match="unique keys"):
-        sized_random_split(["a", "a", "b"], 0, split_fractions(0.1, 0.1))
+def test_sized_random_split_sizes_distinct_keys_and_keeps_tiny_samples_in_train():
+    keys = [f"k{index}" for index in range(20)]
+    splits = sized_random_split([*keys, "k3", "k7"], 0, split_fractions(0.1, 0.1))
+    # A repeated key (a duplicate source id, dropped later as such) shares its first occurrence's split.
+    assert splits[20] == splits[3] and splits[21] == splits[7]
+    assert {split: splits[:20].count(split) for split in set(splits)} == {"train": 16, "validation": 2, "test": 2}
     assert sized_random_split(["a", "b"], 0, split_fractions(0.1, 0.1)) == ["train", "train"]
 
 
@@ -167,7 +170,7 @@ def small_candidates():
         candidate(row_id="4", task="description", split="test", molecule_input="c1ccccc1.O", target="B"),
         candidate(row_id="5", task="description", split="test", molecule_input="", target=""),
     ]
-    return candidates_dataset(rows)
+    return candidates_dataset(rows, "the test rows")
 
 
 OPTIONS = BuildOptions(seed=0)
@@ -186,7 +189,7 @@ def test_resolve_and_count_every_drop_by_reason_and_split():
 
 def test_kept_rows_without_a_split_are_an_error():
     rows = [candidate(row_id="1", task="description", split=BEFORE_SPLITTING, molecule_input="CCO", target="A")]
-    checked = resolve_molecules(candidates_dataset(rows), OPTIONS, notation="smiles", needs_text=False)
+    checked = resolve_molecules(candidates_dataset(rows, "the test row"), OPTIONS, notation="smiles", needs_text=False)
     with pytest.raises(ValueError, match="never assigned a split"):
         keep_and_count(checked)
 
@@ -238,9 +241,25 @@ def test_output_folder_must_be_empty_unless_overwriting(tmp_path):
     (tmp_path / "data" / "old").mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        prepare_output_dir(tmp_path, overwrite=False)
-    prepare_output_dir(tmp_path, overwrite=True)
-    assert not (tmp_path / "data").exists() and (tmp_path / "notes.txt").exists()
+        check_output_dir(tmp_path, overwrite=False)
+    check_output_dir(tmp_path, overwrite=True)  # checking deletes nothing
+    assert (tmp_path / "data" / "old").is_dir()
+
+
+def test_a_staged_build_replaces_only_the_dataset_and_only_on_success(tmp_path):
+    output = tmp_path / "out"
+    (output / "data" / "old").mkdir(parents=True)
+    (output / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError), staged_output(output) as staging:
+        (staging / "data").mkdir()
+        raise RuntimeError("the build failed half way")
+    assert (output / "data" / "old").is_dir()  # untouched
+    with staged_output(output) as staging:
+        (staging / "data" / "new").mkdir(parents=True)
+        (staging / "README.md").write_text("card")
+    assert sorted(path.name for path in output.iterdir()) == ["README.md", "data", "notes.txt"]
+    assert [path.name for path in (output / "data").iterdir()] == ["new"]
+    assert not list(tmp_path.glob(".out.building-*"))
 
 
 # ---------------------------------------------------------------- PubChem324kV2 (PyG files), in-process

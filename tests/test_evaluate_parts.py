@@ -8,19 +8,18 @@ from huggingface_hub import EvalResult
 from instructmol.data import smiles_to_selfies
 from instructmol.evaluation.model_card import merge_results, replace_evaluation_section
 from instructmol.evaluation.paper_results import PAPER_RESULTS, paper_results
-from instructmol.evaluation.predictions import PredictionStore
+from instructmol.evaluation.predictions import PredictionStore, prediction_record
 from instructmol.evaluation.report import METRIC_DISPLAYS
 from instructmol.evaluation.targets import molecule_format
 from instructmol.tasks import GROUPS, TASKS
 
-ROWS = [{"id": str(index), "task": "gap", "smiles": "CCO",
-         "prompt": [{"role": "user", "content": [{"type": "text", "text": "gap?"}]}],
+ROWS = [{"id": str(index), "task": "gap", "smiles": "CCO", "images": ["CCO"],
+         "prompt": [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "gap?"}]}],
          "target": "0.25"} for index in range(3)]
 
 
 def record(row: dict, prediction: str) -> dict:
-    return {"id": row["id"], "task": row["task"], "smiles": row["smiles"], "prompt": "gap?", "prediction": prediction,
-            "target": row["target"]}
+    return prediction_record(row, prediction)
 
 
 def test_a_line_cut_by_an_interrupted_run_is_dropped_and_its_row_generated_again(tmp_path):

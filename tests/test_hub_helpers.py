@@ -1,6 +1,9 @@
 """instructmol.hub refuses what must not be published, naming the culprit, before anything leaves the machine."""
 
+import pickle
+
 import pytest
+import torch
 
 from instructmol.hub import push_adapter_folder, push_dataset_folder, push_model_folder
 
@@ -15,10 +18,11 @@ def write_files(folder, *names):
     return folder
 
 
-def test_pickle_files_are_refused_by_name(tmp_path):
-    folder = write_files(
-        tmp_path, "config.json", "model.safetensors", "training_args.bin", "checkpoint-10/optimizer.pt"
-    )
+def test_pickle_files_are_refused(tmp_path):
+    folder = write_files(tmp_path, "config.json", "model.safetensors")
+    (folder / "checkpoint-10").mkdir()
+    torch.save({"step": 10}, folder / "checkpoint-10" / "optimizer.pt")
+    (folder / "training_args.bin").write_bytes(pickle.dumps({"learning_rate": 1e-3}))
     with pytest.raises(ValueError, match=r"pickle.*checkpoint-10/optimizer\.pt, training_args\.bin"):
         push_model_folder(folder, REPO)
 

@@ -77,7 +77,7 @@ def test_without_return_tensors_graphs_stay_numpy(tiny_processor):
     ("text", "molecules", "message"),
     [
         ([QUESTION, QUESTION], [["CCO"], ["C1CC"]], r"Sample 1: .*'C1CC'.*invalid SMILES syntax"),
-        ([QUESTION], [[""]], r"Sample 0: .*'' has no atoms"),
+        ([QUESTION], [[""]], r"Sample 0: the SMILES '' is empty"),
         ([QUESTION, "USER: no molecule here ASSISTANT:"], [["CCO"], ["CCO"]], r"Sample 1: the text has 0 <mol> .* 1 molecule\(s\) were given \['CCO'\]"),
         (["USER: <mol> <mol> ASSISTANT:"], [["CCO"]], r"Sample 0: the text has 2 <mol> placeholder\(s\) but 1 molecule"),
         ([QUESTION], None, r"Sample 0: the text has 1 <mol> placeholder\(s\) but 0 molecule"),

@@ -104,7 +104,7 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
         candidate(row_id=str(index), task="clintox", split="test", molecule_input=smiles,
                   target="Yes" if index % 2 else "No")
         for index, smiles in enumerate(molecules)
-    ])
+    ], "the new task's source")
     options = BuildOptions(seed=0)
     checked = resolve_molecules(candidates, options, notation="smiles", needs_text=True)
     build = build_task("clintox", checked, variants=(GRAPH_ONLY, GRAPH_AND_STRING), options=options)

@@ -7,12 +7,15 @@ end of input) ends the session.
 """
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 
 import torch
 from transformers import AutoModel, AutoProcessor, PreTrainedModel, ProcessorMixin, TextStreamer
 
-from ..evaluation.loading import one_line
+from ..arguments import positive_int
+from ..errors import one_line
+from ..merge import check_instructmol_folder, local_model_dir
 
 HELP = "chat about a molecule in the terminal (/mol SMILES switches molecule, /reset, /quit)"
 COMMANDS_HELP = "commands: /mol SMILES (switch molecule), /mol (no molecule), /reset, /quit"
@@ -21,7 +24,7 @@ COMMANDS_HELP = "commands: /mol SMILES (switch molecule), /mol (no molecule), /r
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="folder or Hub id of an InstructMol model")
     parser.add_argument("--smiles", help="the molecule to talk about (SMILES); without it, a plain text chat")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="longest answer, in tokens")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=256, help="longest answer, in tokens")
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 answers greedily")
 
 
@@ -54,7 +57,15 @@ class ChatSession:
         self.messages = []
 
     def ask(self, question: str) -> str:
-        """Answers `question` in the conversation, streaming the answer to stdout; returns the answer."""
+        """Answers `question` in the conversation, streaming the answer to stdout; returns the answer.
+
+        Raises:
+            ValueError: the question holds the molecule placeholder, or something else the processor refuses; the
+                conversation is unchanged.
+        """
+        if self.processor.molecule_token in question:
+            raise ValueError(f"the question holds {self.processor.molecule_token}, which stands for a molecule's atoms "
+                             "in the model's input; give the molecule with /mol SMILES instead")
         content = [{"type": "text", "text": question}]
         if not self.messages and self.smiles is not None:
             content.insert(0, {"type": "molecule", "molecule": self.smiles})
@@ -96,9 +107,10 @@ def switch_molecule(session: ChatSession, smiles: str | None) -> str:
 
 def load_session(args: argparse.Namespace) -> ChatSession:
     """The model and processor of `args.model` (a folder or Hub id), loaded with their own code."""
+    folder = check_instructmol_folder(local_model_dir(args.model))
     try:
-        model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
-        processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=True)
+        model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+        processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
     except OSError as error:
         raise ValueError(f"cannot load an InstructMol model from {args.model!r}: {one_line(error)}") from error
     return ChatSession(model, processor, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
@@ -111,6 +123,8 @@ def run(args: argparse.Namespace) -> None:
             f"{args.temperature}"
         )
     session = load_session(args)
+    # Bytes that are not UTF-8 (a pasted binary, another encoding) become U+FFFD instead of ending the session.
+    sys.stdin.reconfigure(errors="replace")
     print(f"InstructMol chat with {args.model}; {COMMANDS_HELP}.")
     print(switch_molecule(session, args.smiles), flush=True)
     while True:
@@ -136,3 +150,5 @@ def run(args: argparse.Namespace) -> None:
                 session.ask(line)
             except KeyboardInterrupt:  # Ctrl-C stops a long answer, not the session; the turn is forgotten
                 print("\n(answer interrupted)", flush=True)
+            except ValueError as error:  # a question the processor refuses: say why and keep the session
+                print(f"Cannot ask that: {one_line(error)}", flush=True)

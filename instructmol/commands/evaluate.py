@@ -14,6 +14,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from ..arguments import positive_int
 from ..evaluation import EvaluationSettings, run_evaluation
 from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
 
@@ -29,15 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=defaults["split"], help="dataset split (default: test)")
     parser.add_argument("--output", type=Path, help="folder for predictions.jsonl, metrics.json, report.md "
                         "(default: evaluation/<model folder name>/<config>-<split>)")
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"], help="prompts generated together (default: 16)")
-    parser.add_argument("--max-new-tokens", type=int,
+    parser.add_argument("--batch-size", type=positive_int, default=defaults["batch_size"], help="prompts generated together (default: 16)")
+    parser.add_argument("--max-new-tokens", type=positive_int,
                         help="longest answer in tokens (default per task: 256 descriptions and reactions, 16 QM9, 8 Yes/No)")
     parser.add_argument("--sample", action="store_true", help="sample answers (the paper's setting) instead of greedy")
     parser.add_argument("--temperature", type=float, default=defaults["temperature"], help="sampling temperature (default: 0.2, the paper's)")
     parser.add_argument("--seed", type=int, default=defaults["seed"], help="sampling seed (default: 0)")
     parser.add_argument("--mode", choices=["molt5", "instructmol"], default=defaults["mode"],
                         help="molecule metrics recipe: molt5 counts invalid outputs, instructmol drops them (the paper's)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N rows of the split")
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
     parser.add_argument("--caption-tokenizer", default=DEFAULT_TOKENIZER,
                         help="WordPiece tokenizer of the description metrics: Hub id, folder or vocab.txt")
     parser.add_argument("--update-card", action="store_true",

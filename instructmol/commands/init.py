@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+from pathlib import Path
 
 from ..build import build_instructmol, load_language_model, save_instructmol
 from ..conversion import MOLECULESTM_GRAPH_CHECKPOINT, MOLECULESTM_REPO_ID, convert_moleculestm_state_dict, load_moleculestm_checkpoint
@@ -36,6 +37,8 @@ def resolve_graph_encoder(spec: str):
 
 
 def run(args: argparse.Namespace) -> None:
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise FileExistsError(f"--output {args.output} is a file; give a folder to write the model into")
     graph_encoder = resolve_graph_encoder(args.graph_encoder)
     language_model, tokenizer = load_language_model(args.llm, gguf_file=args.gguf_file, dtype=args.dtype)
     model, processor = build_instructmol(language_model, tokenizer, graph_encoder, projector_type=args.projector)

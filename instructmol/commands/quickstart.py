@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from ..arguments import positive_int
 from ..quickstart import QuickstartSettings, run_quickstart
 
 HELP = "the README's main command: build, train, evaluate and ask a small InstructMol on CPU"
@@ -11,12 +12,12 @@ HELP = "the README's main command: build, train, evaluate and ask a small Instru
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = QuickstartSettings()
     parser.add_argument("--output", type=Path, default=Path("instructmol-quickstart"), help="folder for all artefacts")
-    parser.add_argument("--num-molecules", type=int, default=defaults.num_molecules, help="NCI molecules for stage 1")
-    parser.add_argument("--num-qm9", type=int, default=defaults.num_qm9, help="QM9 molecules for stage 2 (80/10/10)")
+    parser.add_argument("--num-molecules", type=positive_int, default=defaults.num_molecules, help="NCI molecules for stage 1")
+    parser.add_argument("--num-qm9", type=positive_int, default=defaults.num_qm9, help="QM9 molecules for stage 2 (80/10/10)")
     parser.add_argument("--llm-layers", type=int, default=defaults.llm_layers,
                         help="keep SmolLM2's first N of its 30 layers (0: all of them)")
-    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
-    parser.add_argument("--eval-limit", type=int, default=defaults.eval_limit, help="evaluate this many test rows")
+    parser.add_argument("--max-steps", type=positive_int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
+    parser.add_argument("--eval-limit", type=positive_int, default=defaults.eval_limit, help="evaluate this many test rows")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of every draw (data sample and splits, GIN, projector and LoRA init, data order): "
                         "the same command gives the same numbers on the same machine")

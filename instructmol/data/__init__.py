@@ -48,7 +48,7 @@ from .schema import (
     candidates_dataset,
     conversation_row,
 )
-from .sources import fetch, find_file, hub_dataset_file, is_remote, require_columns
+from .sources import fetch, find_file, hub_dataset_file, is_remote, read_json, read_table, require_columns
 from .splits import (
     SPLIT_ORDER,
     hashed_split,
@@ -99,6 +99,8 @@ __all__ = [
     "find_file",
     "hub_dataset_file",
     "is_remote",
+    "read_json",
+    "read_table",
     "require_columns",
     "SPLIT_ORDER",
     "hashed_split",

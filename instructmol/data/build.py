@@ -5,7 +5,10 @@ Layout written (what `load_dataset(folder, config)` and the Hub read):
 """
 
 import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,9 @@ from .splits import SPLIT_ORDER
 
 # Split label of rows dropped before a split was assigned (MoleculeNet's scaffold split needs parsed molecules).
 BEFORE_SPLITTING = "(before splitting)"
+DUPLICATE_ID = "id of an earlier row of the task"
+# What a build writes into its output folder (anything else there is the user's and stays).
+DATASET_ENTRIES = ("data", "README.md")
 
 
 @dataclass
@@ -51,13 +57,21 @@ def _split_sort_key(split: str) -> tuple[int, str]:
 
 
 def keep_and_count(candidates: Dataset) -> tuple[dict[str, Dataset], dict[str, SplitCounts]]:
-    """Splits checked candidates into kept rows per split, counting rows in, rows out and drops per reason."""
+    """Splits checked candidates into kept rows per split, counting rows in, rows out and drops per reason.
+
+    A row whose (task, id) an earlier row already has is dropped (`DUPLICATE_ID`): predictions are keyed by them.
+    """
     splits, reasons = column_values(candidates, "split"), column_values(candidates, "drop_reason")
+    keys = zip(column_values(candidates, "task"), column_values(candidates, "id"))
     counts: dict[str, SplitCounts] = {}
     kept_indices: dict[str, list[int]] = {}
-    for index, (split, reason) in enumerate(zip(splits, reasons)):
+    seen: set[tuple[str, str]] = set()
+    for index, (split, reason, key) in enumerate(zip(splits, reasons, keys)):
         split_counts = counts.setdefault(split, SplitCounts())
         split_counts.rows_in += 1
+        if not reason and key in seen:
+            reason = DUPLICATE_ID
+        seen.add(key)
         if reason:
             split_counts.drops[reason] += 1
         else:
@@ -124,14 +138,43 @@ def parquet_path(config: str, split: str) -> str:
     return f"data/{config}/{split}-00000-of-00001.parquet"
 
 
-def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
-    """Creates the output folder; refuses a non-empty one unless `overwrite` (then only our files are replaced)."""
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"output folder {output_dir} is not empty; pass --overwrite to replace its dataset")
-        shutil.rmtree(output_dir / "data", ignore_errors=True)
-        (output_dir / "README.md").unlink(missing_ok=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
+def check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    """Refuses, before any work, an output that is a file or a non-empty folder (unless `overwrite`)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"--output {output_dir} is a file; give a folder for the dataset")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"output folder {output_dir} is not empty; pass --overwrite to replace its dataset")
+
+
+def check_every_task_kept_rows(builds: list[TaskBuild]) -> None:
+    """Refuses a build in which a task kept no row: its configs would list no data file (unloadable)."""
+    empty = [build for build in builds if not any(counts.rows_out for counts in build.counts.values())]
+    if empty:
+        described = "; ".join(
+            f"{build.name}: {sum(c.rows_in for c in build.counts.values())} rows read, every one dropped "
+            f"({dict(sum((c.drops for c in build.counts.values()), Counter()))})" for build in empty
+        )
+        raise ValueError(f"no row survived for {described}; check the source and the options")
+
+
+@contextmanager
+def staged_output(output_dir: Path) -> Iterator[Path]:
+    """A fresh folder beside `output_dir` to write the dataset into; on success its files replace the dataset in
+    `output_dir` (only the dataset's own `data/` and `README.md`), on failure it is removed and `output_dir` is
+    untouched. A killed build leaves the old dataset in place."""
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.building-", dir=output_dir.parent))
+    try:
+        yield staging
+        output_dir.mkdir(exist_ok=True)
+        retired = staging / ".replaced"
+        retired.mkdir()
+        for name in DATASET_ENTRIES:
+            if (output_dir / name).exists():
+                (output_dir / name).rename(retired / name)
+            (staging / name).rename(output_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_parquet(output_dir: Path, builds: list[TaskBuild]) -> None:

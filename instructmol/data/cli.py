@@ -6,12 +6,15 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..arguments import positive_int
 from ..tasks import WHOLE_INPUT, Task
 from .build import (
     TaskBuild,
+    check_every_task_kept_rows,
+    check_output_dir,
     counts_table,
-    prepare_output_dir,
     push_to_hub,
+    staged_output,
     write_parquet,
 )
 from .card import CardSpec, write_card
@@ -36,9 +39,9 @@ def builder_argument_parser(description: str, tasks: list[Task], source_help: st
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
     parser.add_argument("--seed", type=int, default=42,
                         help="seed of the per-row draws (instruction, graph placement) and of random splits")
-    parser.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS,
+    parser.add_argument("--max-atoms", type=positive_int, default=DEFAULT_MAX_ATOMS,
                         help="drop rows with a molecule of more heavy atoms (each atom is one prompt token)")
-    parser.add_argument("--num-proc", type=int, default=min(4, os.cpu_count() or 1),
+    parser.add_argument("--num-proc", type=positive_int, default=min(4, os.cpu_count() or 1),
                         help="processes for the heavy steps (molecule checks, SELFIES decoding)")
     parser.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --output")
     names = [task.name for task in tasks]
@@ -75,19 +78,20 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
 
 def start_build(args: argparse.Namespace) -> Path:
     """Checks the output folder before any long work starts."""
-    if args.max_atoms < 1:
-        raise SystemExit(f"--max-atoms must be positive, got {args.max_atoms}")
-    prepare_output_dir(args.output, args.overwrite)
+    check_output_dir(args.output, args.overwrite)
     return args.output
 
 
 def finish_build(args: argparse.Namespace, spec: CardSpec, builds: list[TaskBuild]) -> None:
-    """Writes Parquet files and the card, prints the counts, and pushes when asked."""
-    write_parquet(args.output, builds)
-    command = shlex.join(["python", f"datasets/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    card_path = write_card(args.output, spec, builds, command, build_options(args), repo_id=args.push_to_hub)
-    print(f"\nWrote {args.output} ({card_path.name} + {sum(len(b.configs) for b in builds)} configs)\n")
+    """Writes Parquet files and the card into a staging folder that then replaces the dataset in --output, prints
+    the counts, and pushes when asked. A build in which a task kept no row is refused (with its counts)."""
     print(counts_table(builds))
+    check_every_task_kept_rows(builds)
+    command = shlex.join(["python", f"datasets/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    with staged_output(args.output) as staging:
+        write_parquet(staging, builds)
+        write_card(staging, spec, builds, command, build_options(args), repo_id=args.push_to_hub)
+    print(f"\nWrote {args.output} (README.md + {sum(len(b.configs) for b in builds)} configs)")
     if args.push_to_hub:
         push_to_hub(args.push_to_hub, args.output, builds, private=args.private or None)
         print(f"\nPushed to https://huggingface.co/datasets/{args.push_to_hub}")

@@ -5,12 +5,11 @@ The zip holds one JSON file per task (`forward_reaction_prediction.json`, `retro
 `{"instruction", "input", "output", "metadata": {"task", "split"}}` with molecules written in SELFIES.
 """
 
-import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .sources import find_file, hub_dataset_file, require_columns
+from .sources import find_file, hub_dataset_file, read_json, require_columns
 
 MOL_INSTRUCTIONS_ZIP = hub_dataset_file("zjunlp/Mol-Instructions", "data/Molecule-oriented_Instructions.zip")
 RECORD_KEYS = ("instruction", "input", "output", "metadata")
@@ -23,13 +22,6 @@ MOL_INSTRUCTIONS_CITATION = """@inproceedings{fang2024molinstructions,
   booktitle = {The Twelfth International Conference on Learning Representations (ICLR 2024)},
   year      = {2024}
 }"""
-
-
-def _load_json(path_or_member: str, raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path_or_member} is not valid JSON: {error}") from None
 
 
 def read_task_records(source: Path, file_name: str) -> list[dict]:
@@ -46,11 +38,11 @@ def read_task_records(source: Path, file_name: str) -> list[dict]:
             if len(members) != 1:
                 raise FileNotFoundError(f"expected exactly one {file_name!r} in {source}, found {members or 'none'}")
             location = f"{source}:{members[0]}"
-            records = _load_json(location, archive.read(members[0]))
+            records = read_json(archive.read(members[0]), location)
     else:
         path = find_file(source, file_name) if source.is_dir() else source
         location = str(path)
-        records = _load_json(location, path.read_bytes())
+        records = read_json(path.read_bytes(), location)
     if not isinstance(records, list):
         raise ValueError(f"{location}: expected a JSON list of records, got a {type(records).__name__}")
     for index, record in enumerate(records):

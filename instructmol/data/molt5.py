@@ -5,7 +5,7 @@ import csv
 
 import pandas as pd
 
-from .sources import fetch, require_columns
+from .sources import fetch, read_table, require_columns
 
 MOLT5_CHEBI20_URL = "https://raw.githubusercontent.com/blender-nlp/MolT5/main/ChEBI-20_data"
 CHEBI20_SPLIT_FILES = {"train": "train.txt", "validation": "validation.txt", "test": "test.txt"}
@@ -21,6 +21,6 @@ def read_chebi20_file(location: str) -> pd.DataFrame:
     """A ChEBI-20 split file: tab-separated with a `CID\\tSMILES\\tdescription` header, every value a string."""
     path = fetch(location)
     # Descriptions contain quotes that are not CSV quoting; cells are never quoted in these files.
-    frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+    frame = read_table(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
     require_columns(frame.columns, CHEBI20_COLUMNS, f"ChEBI-20 file {location}")
     return frame

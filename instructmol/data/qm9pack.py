@@ -13,7 +13,7 @@ from ..tasks import QM9_OWN_QUESTIONS
 from .molecules import MISSING_VALUE
 from .prompts import pick_instruction
 from .schema import candidate, candidates_dataset, conversation_row
-from .sources import require_columns
+from .sources import read_table, require_columns
 from .splits import sized_random_split, split_fractions
 
 NOT_A_NUMBER = "value is not a number"
@@ -53,9 +53,9 @@ def read_qm9pack(folder: Path | None = None, limit: int | None = None, seed: int
         path = folder / part
         if not path.exists():
             raise FileNotFoundError(f"QM9 part {path} is missing (expected {list(QM9PACK_PARTS)} in {folder})")
-        header = pd.read_csv(path, nrows=0).columns
+        header = read_table(path, nrows=0).columns
         require_columns(header, QM9PACK_COLUMNS, f"QM9 file {path}")
-        frames.append(pd.read_csv(path, usecols=list(QM9PACK_COLUMNS), dtype={"SMILES": str},
+        frames.append(read_table(path, usecols=list(QM9PACK_COLUMNS), dtype={"SMILES": str},
                                   keep_default_na=False, na_values=[""]))
     molecules = pd.concat(frames, ignore_index=True)
     if limit is not None and limit < len(molecules):
@@ -93,7 +93,7 @@ def qm9pack_candidates(properties: Sequence[str], folder: Path | None = None, li
             rows.append(candidate(row_id=row_id, task=prop, split=split, molecule_input=smiles,
                                   instruction=pick_instruction(QM9_OWN_QUESTIONS[prop], seed, f"{row_id}/{prop}"),
                                   target="" if reason else f"{float(value):.4f}", drop_reason=reason if smiles else ""))
-    return candidates_dataset(rows)
+    return candidates_dataset(rows, f"QM9 in {folder or qm9pack_data_dir()}")
 
 
 def qm9_gap_rows(count: int, seed: int = 0) -> list[dict]:

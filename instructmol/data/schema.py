@@ -57,23 +57,37 @@ def candidate(
     drop_reason: str = "",
     **extra: Any,
 ) -> dict[str, Any]:
-    """One candidate row; an empty `molecule_input` is dropped as a missing value."""
+    """One candidate row; an empty `molecule_input` is dropped as a missing value.
+
+    Characters UTF-8 cannot store (lone surrogates, escaped in some JSON sources) become U+FFFD, so that every
+    candidate reaches the count; the featurizer then refuses a SMILES holding one.
+    """
     return {
         "id": row_id,
         "task": task,
         "split": split,
-        "input": molecule_input,
-        "instruction": instruction,
-        "target": target,
+        "input": storable_text(molecule_input),
+        "instruction": storable_text(instruction),
+        "target": storable_text(target),
         "drop_reason": drop_reason,
         **extra,
     }
 
 
-def candidates_dataset(records: list[dict[str, Any]], extra_features: dict | None = None) -> Dataset:
-    """Candidate rows as a `Dataset` with explicit features (inference would fail on all-empty columns)."""
-    features = Features({**CANDIDATE_FEATURES, **(extra_features or {})})
-    return Dataset.from_list(records, features=features)
+def storable_text(text: str) -> str:
+    """`text` with every character UTF-8 cannot encode replaced by U+FFFD."""
+    return text if text.isascii() else text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def candidates_dataset(records: list[dict[str, Any]], source: str) -> Dataset:
+    """Candidate rows as a `Dataset` with explicit features (inference would fail on all-empty columns).
+
+    Raises:
+        ValueError: naming `source` (what the records were read from) when it held no row at all.
+    """
+    if not records:
+        raise ValueError(f"{source} holds no rows")
+    return Dataset.from_list(records, features=CANDIDATE_FEATURES)
 
 
 def conversation_row(

@@ -1,8 +1,11 @@
 """Getting source files: local paths, http(s) URLs and Hub files, and checking their columns."""
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
+
+import pandas as pd
 
 from datasets import DownloadManager
 from huggingface_hub import hf_hub_download
@@ -51,3 +54,27 @@ def find_file(folder: Path, file_name: str) -> Path:
         found = [str(match) for match in matches] or "none"
         raise FileNotFoundError(f"expected exactly one {file_name!r} under {folder}, found {found}")
     return matches[0]
+
+
+def read_table(path: str | Path, **read_csv_kwargs) -> pd.DataFrame:
+    """`pandas.read_csv`, with a ValueError naming the file when it is empty, not UTF-8 text or not a table."""
+    try:
+        return pd.read_csv(path, encoding="utf-8", **read_csv_kwargs)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: expected a table with a header line") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at position "
+                         f"{error.start})") from None
+    except pd.errors.ParserError as error:
+        raise ValueError(f"{path} is not a readable table: {' '.join(str(error).split())}") from None
+
+
+def read_json(raw: bytes, location: str, **json_kwargs):
+    """JSON from a file's bytes, with a ValueError naming the file when it is not UTF-8 JSON."""
+    try:
+        return json.loads(raw.decode("utf-8"), **json_kwargs)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{location} is not UTF-8 text (byte {error.object[error.start]:#04x} at position "
+                         f"{error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{location} is not valid JSON: {error}") from None

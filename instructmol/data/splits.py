@@ -31,25 +31,25 @@ def hashed_split(key: str, seed: int, fractions: dict[str, float]) -> str:
 
 
 def sized_random_split(keys: Sequence[str], seed: int, fractions: dict[str, float]) -> list[str]:
-    """A split name per unique key, with split sizes exactly `fractions` of `len(keys)` (rounded).
+    """A split name per key, with split sizes exactly `fractions` of the number of distinct keys (rounded).
 
-    For small samples, where `hashed_split`'s sampling noise could leave a split empty: keys are ordered by the same
-    seeded hash and cut at the exact sizes, so the assignment still does not depend on row order. Every split of
-    `fractions` gets at least one key when there are enough keys; train gets the rest.
+    For small samples, where `hashed_split`'s sampling noise could leave a split empty: distinct keys are ordered by
+    the same seeded hash and cut at the exact sizes, so the assignment still does not depend on row order. Every
+    split of `fractions` gets at least one key when there are enough keys; train gets the rest. A repeated key gets
+    the split of its first occurrence (the builders then drop the repeat as a duplicate id).
     """
-    if len(set(keys)) != len(keys):
-        raise ValueError("sized_random_split needs unique keys; use hashed_split for groups of rows")
+    distinct = list(dict.fromkeys(keys))
     held_out = [split for split in fractions if split != "train"]
-    sizes = {split: max(1, round(fractions[split] * len(keys))) if len(keys) > len(held_out) else 0
+    sizes = {split: max(1, round(fractions[split] * len(distinct))) if len(distinct) > len(held_out) else 0
              for split in held_out}
-    order = sorted(range(len(keys)), key=lambda index: _hash_position(keys[index], seed))
-    assignment = ["train"] * len(keys)
+    order = sorted(distinct, key=lambda key: _hash_position(key, seed))
+    split_of = dict.fromkeys(distinct, "train")
     start = 0
     for split in held_out:
-        for index in order[start : start + sizes[split]]:
-            assignment[index] = split
+        for key in order[start : start + sizes[split]]:
+            split_of[key] = split
         start += sizes[split]
-    return assignment
+    return [split_of[key] for key in keys]
 
 
 def split_fractions(validation_fraction: float, test_fraction: float = 0.0) -> dict[str, float]:

@@ -11,6 +11,8 @@ from tqdm.auto import tqdm
 from transformers import set_seed
 
 from ..metrics.molecule_captioning.molecule_captioning import load_word_piece_tokenizer
+from ..errors import one_line
+from ..merge import model_fingerprint
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
 from .classification import yes_probabilities
@@ -19,11 +21,10 @@ from .loading import (
     check_rows,
     load_evaluation_split,
     load_model_and_processor,
-    one_line,
     train_split_means,
 )
 from .model_card import local_card_path, update_model_card
-from .predictions import PredictionStore, prediction_record
+from .predictions import PredictionStore, exclusive_output, prediction_record
 from .report import write_report
 from .scoring import score_records
 from .settings import EvaluationSettings
@@ -89,7 +90,8 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
 
     Raises:
         ValueError / FileNotFoundError: naming a missing model, dataset, config, split or column, an unknown task
-            value, a card that cannot be updated, or an output folder that holds another run's predictions.
+            value, a row the model could not read, a card that cannot be updated, or an output folder that holds
+            another run's predictions (other settings, a changed model or dataset) or is in use by another run.
     """
     if settings.update_card:
         local_card_path(settings.model)  # fail now, not after hours of generation
@@ -102,21 +104,21 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
     check_rows(rows)
     check_scoring_resources(rows, settings)
     max_new_tokens = settings.max_new_tokens or default_max_new_tokens(rows)
-    settings.check_or_record_run(max_new_tokens)
+    with exclusive_output(settings.output):
+        settings.check_or_record_run(max_new_tokens, model_fingerprint(settings.model))
+        store = PredictionStore(settings.output)
+        if store.missing(rows):
+            model, processor = load_model_and_processor(settings.model, dtype=settings.dtype)
+            generate_missing(model, processor, rows, store, settings, max_new_tokens)
 
-    store = PredictionStore(settings.output)
-    if store.missing(rows):
-        model, processor = load_model_and_processor(settings.model, dtype=settings.dtype)
-        generate_missing(model, processor, rows, store, settings, max_new_tokens)
-
-    has_regression = any(TASKS[row["task"]].metric == REGRESSION for row in rows)
-    evaluations = score_records(
-        store.records_for(rows),
-        mode=settings.mode,
-        caption_tokenizer=settings.caption_tokenizer,
-        train_means=train_split_means(settings.dataset, settings.config) if has_regression else None,
-    )
-    summary = write_report(settings, max_new_tokens, evaluations)
+        has_regression = any(TASKS[row["task"]].metric == REGRESSION for row in rows)
+        evaluations = score_records(
+            store.records_for(rows),
+            mode=settings.mode,
+            caption_tokenizer=settings.caption_tokenizer,
+            train_means=train_split_means(settings.dataset, settings.config) if has_regression else None,
+        )
+        summary = write_report(settings, max_new_tokens, evaluations)
     if settings.update_card:
         logger.info("Updated the model card %s", update_model_card(settings, evaluations))
     logger.info("Wrote %s", settings.output)

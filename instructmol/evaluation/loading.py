@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from huggingface_hub import snapshot_download
 from rdkit import rdBase
 from transformers import AutoModel, AutoProcessor
 
@@ -16,32 +15,16 @@ from datasets import (
     load_dataset,
 )
 
-from ..merge import adapter_base_model, load_with_adapter
+from processing_instructmol import MOLECULE_TOKEN, InvalidMoleculeError, MolecularGraphFeaturizer
+
+from ..errors import one_line
+from ..merge import ADAPTER_CONFIG, adapter_base_model, check_instructmol_folder, load_with_adapter, local_model_dir
 from ..metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
 from ..tasks import CLASSIFICATION, MOLECULE_GENERATION, REGRESSION, TASKS, get_task
 from .targets import REQUIRED_COLUMNS, molecule_format, target_label, target_value
 
-ADAPTER_CONFIG = "adapter_config.json"
 PROCESSOR_CONFIG = "processor_config.json"
 TRAIN_SPLIT = "train"
-
-
-def one_line(error: Exception) -> str:
-    """An exception's message on one line, for errors that quote another library's (often multi-line) message."""
-    return " ".join(str(error).split())
-
-
-def local_model_dir(name_or_path: str) -> Path:
-    """A local folder as it is; a Hub repo id downloaded (or taken from the cache) as a local snapshot."""
-    if Path(name_or_path).is_dir():
-        return Path(name_or_path)
-    try:
-        return Path(snapshot_download(name_or_path))
-    except Exception as error:  # not a repo id, offline, unknown or gated repo: all mean "no such model here"
-        raise FileNotFoundError(
-            f"{name_or_path!r} is neither a local model folder nor a Hub model repository reachable from here "
-            f"({one_line(error)})"
-        ) from error
 
 
 def is_adapter_dir(model_dir: Path) -> bool:
@@ -64,7 +47,7 @@ def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto
         if not (model_dir / PROCESSOR_CONFIG).is_file():
             processor_dir = local_model_dir(base)
     else:
-        model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, dtype=dtype)
+        model = AutoModel.from_pretrained(check_instructmol_folder(model_dir), trust_remote_code=True, dtype=dtype)
     processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), processor
@@ -110,16 +93,37 @@ def refuse_datasets_built_before_the_registry(rows: Dataset, dataset: str) -> No
         )
 
 
-def check_rows(rows: list[dict]) -> None:
-    """Raises a ValueError naming the first row with an unknown task, a (task, id) pair given twice, or a target
-    its metric cannot read, so that bad data stops the run before any generation.
+def check_row_inputs(row: dict, featurizer: MolecularGraphFeaturizer) -> None:
+    """Raises a ValueError naming the row when the model could not read its prompt: a molecule the featurizer
+    refuses, or placeholders that do not match its molecules (or a `<mol>` typed into its text)."""
+    user_turns = [message["content"] for message in row["prompt"] if message["role"] == "user"]
+    blocks = [block for content in user_turns for block in content]
+    num_placeholders = sum(block["type"] == "image" for block in blocks)
+    if num_placeholders != len(row["images"]):
+        raise ValueError(f"Row {row['id']!r}: {num_placeholders} molecule placeholder(s) in its prompt but "
+                         f"{len(row['images'])} molecule(s) in `images`")
+    if any(block["type"] == "text" and MOLECULE_TOKEN in (block["text"] or "") for block in blocks):
+        raise ValueError(f"Row {row['id']!r}: its prompt text holds {MOLECULE_TOKEN} itself; molecules go in `images`")
+    for smiles in row["images"]:
+        try:
+            featurizer.featurize(smiles)
+        except InvalidMoleculeError as error:
+            raise ValueError(f"Row {row['id']!r}: {error}") from None
 
-    Predictions are keyed by (task, id): QM9's `all` configs ask each molecule (one id) for three properties.
+
+def check_rows(rows: list[dict]) -> None:
+    """Raises a ValueError naming the first row with an unknown task, a (task, id) pair given twice, a prompt or
+    molecule the model could not read, or a target its metric cannot read, so that bad data stops the run before
+    any generation.
+
+    Predictions are keyed by (task, id): QM9's `qm9` configs ask each molecule (one id) for three properties.
     """
     seen = set()
     reaction_rows: dict[str, list[dict]] = {}
+    featurizer = MolecularGraphFeaturizer()
     for row in rows:
         family = get_task(row["task"], row["id"]).metric
+        check_row_inputs(row, featurizer)
         key = (row["task"], row["id"])
         if key in seen:
             raise ValueError(f"the task {row['task']!r} has the row id {row['id']!r} twice; ids must be unique per task")

@@ -70,24 +70,29 @@ class EvaluationSettings:
             arguments.append("--update-card")
         return shlex.join(arguments)
 
-    def prediction_settings(self, max_new_tokens: int) -> dict:
+    def prediction_settings(self, max_new_tokens: int, model_fingerprint: str) -> dict:
         """What the generated answers depend on: a resumed run must agree on all of it."""
-        return {"model": self.model, "dataset": self.dataset, "config": self.config, "split": self.split,
-                "max_new_tokens": max_new_tokens, "decoding": self.decoding, "dtype": self.dtype}
+        return {"model": self.model, "model_fingerprint": model_fingerprint, "dataset": self.dataset,
+                "config": self.config, "split": self.split, "max_new_tokens": max_new_tokens,
+                "decoding": self.decoding, "dtype": self.dtype}
 
-    def check_or_record_run(self, max_new_tokens: int) -> None:
+    def check_or_record_run(self, max_new_tokens: int, model_fingerprint: str) -> None:
         """Records the prediction settings in `<output>/run.json`, or checks that a previous run used the same.
 
         Raises:
-            ValueError: the output folder holds predictions made with other settings (resuming would mix them).
+            ValueError: the output folder holds predictions made with other settings or another state of the model
+                (its files changed in place), or a run.json that cannot be read; resuming would mix them.
         """
         path = self.output / RUN_FILE
-        settings = self.prediction_settings(max_new_tokens)
+        settings = self.prediction_settings(max_new_tokens, model_fingerprint)
         if path.exists():
-            previous = json.loads(path.read_text())
+            previous = read_run_file(path)
             differences = {key: (previous.get(key), value) for key, value in settings.items() if previous.get(key) != value}
             if differences:
-                described = "; ".join(f"{key}: {old!r} before, {new!r} now" for key, (old, new) in differences.items())
+                described = "; ".join(
+                    "the model's files changed since (fingerprint)" if key == "model_fingerprint"
+                    else f"{key}: {old!r} before, {new!r} now" for key, (old, new) in differences.items()
+                )
                 raise ValueError(
                     f"{self.output} holds predictions made with other settings ({described}); resuming would mix them. "
                     "Choose another --output, or delete that folder."
@@ -95,3 +100,14 @@ class EvaluationSettings:
             return
         self.output.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def read_run_file(path: Path) -> dict:
+    """A previous run's settings; a ValueError names the file when it is not a JSON object."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a valid run record ({error}); delete the folder to start over") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} is not a valid run record (a JSON {type(settings).__name__}); delete the folder to start over")
+    return settings

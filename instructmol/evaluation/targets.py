@@ -4,6 +4,7 @@ What each `task` value is (its metric, title, answer budget, paper table) is the
 (`instructmol.tasks`); a stage-2 mixture of several tasks is scored task by task in one run.
 """
 
+import math
 import re
 
 import selfies
@@ -24,11 +25,14 @@ def target_label(target: str, row_id: str) -> int:
 
 
 def target_value(target: str, row_id: str) -> float:
-    """A regression target as a number; a ValueError names a target that is not one."""
+    """A regression target as a finite number; a ValueError names a target that is not one."""
     try:
-        return float(target)
+        value = float(target)
     except ValueError:
         raise ValueError(f"Row {row_id!r}: a regression target must be a number, not {target!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"Row {row_id!r}: a regression target must be a finite number, not {target!r}")
+    return value
 
 
 def is_selfies(text: str) -> bool:

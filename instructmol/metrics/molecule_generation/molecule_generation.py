@@ -6,8 +6,9 @@ Two recipes; every result carries `mode` so a report can say which one produced 
 - BLEU: `nltk.translate.bleu_score.corpus_bleu` over characters, each prediction `list(prediction)`
   against `[list(reference)]`, default weights (BLEU-4), no smoothing, over all rows.
 - Levenshtein: `Levenshtein.distance(prediction, reference)` on the raw strings, mean over all rows.
-- Exact match: InChI equality of the RDKit molecules, over all rows; an invalid prediction counts
-  as a miss.
+- Exact match: InChI equality of the RDKit molecules, over all rows; an invalid or empty prediction
+  counts as a miss (MolT5's script would match an empty prediction with a reference InChI cannot write,
+  e.g. one with a `*` atom: both InChIs are empty; such references are compared by canonical SMILES).
 - Validity: fraction of rows whose prediction RDKit parses. As in MolT5, an empty string parses
   (to a molecule without atoms) and so counts as valid, though it never matches.
 - MACCS / RDK / Morgan similarity: Tanimoto of `MACCSkeys.GenMACCSKeys`, of `Chem.RDKFingerprint`,
@@ -28,7 +29,7 @@ Two recipes; every result carries `mode` so a report can say which one produced 
 
 `input_format="selfies"` decodes with the `selfies` package first; a SELFIES that does not decode
 is an invalid prediction. In `molt5` mode BLEU and Levenshtein stay on the strings as given.
-References must all be valid molecules: an invalid one raises a ValueError naming it.
+References must all be valid molecules with atoms: an invalid or empty one raises a ValueError naming it.
 """
 
 from dataclasses import dataclass
@@ -151,8 +152,14 @@ def instructmol_rows(predictions: list[str], references: list[str], input_format
 
 
 def is_exact_match(row: ScoredRow) -> bool:
-    """InChI equality; an invalid prediction never matches."""
-    return row.prediction is not None and Chem.MolToInchi(row.prediction) == Chem.MolToInchi(row.reference)
+    """InChI equality; an invalid or empty prediction never matches. Molecules InChI cannot write (e.g. with a `*`
+    atom, whose InChI is empty) are compared by canonical SMILES instead."""
+    if row.prediction is None or row.prediction.GetNumAtoms() == 0:
+        return False
+    prediction_inchi, reference_inchi = Chem.MolToInchi(row.prediction), Chem.MolToInchi(row.reference)
+    if prediction_inchi and reference_inchi:
+        return prediction_inchi == reference_inchi
+    return Chem.MolToSmiles(row.prediction) == Chem.MolToSmiles(row.reference)
 
 
 def character_bleu(rows: list[ScoredRow]) -> float:
@@ -197,9 +204,10 @@ def check_choice(value: str, choices: tuple[str, ...], name: str) -> None:
 
 
 def check_references(references: list, input_format: str) -> None:
-    """Raises a ValueError naming the first reference that is not a valid molecule."""
+    """Raises a ValueError naming the first reference that is not a valid molecule with at least one atom."""
     for index, reference in enumerate(references):
-        if not isinstance(reference, str) or parse_molecule(to_smiles(reference, input_format)) is None:
+        molecule = parse_molecule(to_smiles(reference, input_format)) if isinstance(reference, str) else None
+        if molecule is None or molecule.GetNumAtoms() == 0:
             raise ValueError(f"references[{index}] = {reference!r} is not a valid {input_format} molecule")
 
 
@@ -212,6 +220,14 @@ def check_predictions(predictions: list) -> None:
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MoleculeGeneration(evaluate.Metric):
+    def compute(self, *, predictions=None, references=None, **kwargs) -> dict:
+        """`evaluate.Metric.compute`, with characters UTF-8 cannot hold (a lone surrogate a model generated) made
+        U+FFFD in the predictions first, so that Arrow stores them; such a prediction is an invalid molecule."""
+        if predictions is not None:
+            check_predictions(predictions)
+            predictions = [prediction.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for prediction in predictions]
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

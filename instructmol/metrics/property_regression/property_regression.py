@@ -95,6 +95,15 @@ def fallback_value(property_name: str, references: list[float], fallback_predict
     return float(fallback_predictions)
 
 
+def storable_answer(answer) -> str:
+    """A generated answer as Arrow stores it: None is '', a lone surrogate becomes U+FFFD."""
+    if answer is None:
+        return ""
+    if not isinstance(answer, str):
+        raise TypeError(f"an answer is {answer!r:.80}, not a string")
+    return answer.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if not answer.isascii() else answer
+
+
 def check_references(references: list) -> None:
     """Raises a ValueError naming the first reference that is not a finite number."""
     for index, reference in enumerate(references):
@@ -104,6 +113,13 @@ def check_references(references: list) -> None:
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class PropertyRegression(evaluate.Metric):
+    def compute(self, *, predictions=None, references=None, **kwargs) -> dict:
+        """`evaluate.Metric.compute`, with every answer made storable first: a missing answer (None) is an empty
+        one, counted as unparsable wherever it stands, and characters UTF-8 cannot hold become U+FFFD."""
+        if predictions is not None:
+            predictions = [storable_answer(answer) for answer in predictions]
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
