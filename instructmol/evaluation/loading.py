@@ -1,5 +1,6 @@
 """Loading what an evaluation reads: the model (a full folder or a stage-2 adapter), its processor, the rows."""
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,15 @@ def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto
     return model.to(device).eval(), processor
 
 
+def load_split_uncached(dataset: str, config: str, split: str) -> Dataset:
+    """One split, read from its files now, into memory. datasets 5.2 caches a local folder's rows under the
+    folder's name and config with a hash that ignores the folder's path and its files' content, so it can serve
+    another folder's rows, or this one's before it was rebuilt; a cache of this call's own avoids both."""
+    with tempfile.TemporaryDirectory(prefix="instructmol-dataset-") as cache:
+        rows = load_dataset(dataset, config, split=split, cache_dir=cache)
+        return Dataset.from_dict(rows.to_dict(), features=rows.features)
+
+
 def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
     """One split of an InstructMol dataset (a Hub-native folder or repo) with the columns the evaluator reads.
 
@@ -69,7 +79,7 @@ def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
     splits = get_dataset_split_names(dataset, config)
     if split not in splits:
         raise ValueError(f"the dataset {dataset!r} (config {config!r}) has no split {split!r}; it has {', '.join(splits)}")
-    rows = load_dataset(dataset, config, split=split)
+    rows = load_split_uncached(dataset, config, split)
     missing = [column for column in REQUIRED_COLUMNS if column not in rows.column_names]
     if missing:
         raise ValueError(
@@ -146,7 +156,7 @@ def train_split_means(dataset: str, config: str) -> dict[str, float] | None:
     """Mean regression target per task in the config's train split; None when there is no train split."""
     if TRAIN_SPLIT not in get_dataset_split_names(dataset, config):
         return None
-    train = load_dataset(dataset, config, split=TRAIN_SPLIT).select_columns(["task", "target", "id"])[:]
+    train = load_split_uncached(dataset, config, TRAIN_SPLIT).select_columns(["task", "target", "id"])[:]
     values: dict[str, list[float]] = {}
     for task, target, row_id in zip(train["task"], train["target"], train["id"]):
         if task in TASKS and TASKS[task].metric == REGRESSION:

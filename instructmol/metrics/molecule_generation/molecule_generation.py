@@ -10,7 +10,8 @@ Two recipes; every result carries `mode` so a report can say which one produced 
   counts as a miss (MolT5's script would match an empty prediction with a reference InChI cannot write,
   e.g. one with a `*` atom: both InChIs are empty; such references are compared by canonical SMILES).
 - Validity: fraction of rows whose prediction RDKit parses. As in MolT5, an empty string parses
-  (to a molecule without atoms) and so counts as valid, though it never matches.
+  (to a molecule without atoms) and so counts as valid, though it never matches. A prediction holding a
+  character SMILES does not use (a space, text after the molecule) is invalid here; RDKit would read part of it.
 - MACCS / RDK / Morgan similarity: Tanimoto of `MACCSkeys.GenMACCSKeys`, of `Chem.RDKFingerprint`,
   and of the count-based unhashed radius-2 Morgan fingerprint (`AllChem.GetMorganFingerprint(m, 2)`;
   computed with the equivalent `GetMorganGenerator(radius=2).GetSparseCountFingerprint`), mean over
@@ -32,6 +33,7 @@ is an invalid prediction. In `molt5` mode BLEU and Levenshtein stay on the strin
 References must all be valid molecules with atoms: an invalid or empty one raises a ValueError naming it.
 """
 
+import re
 from dataclasses import dataclass
 
 import datasets
@@ -47,6 +49,8 @@ from rdkit.Chem import MACCSkeys
 from rdkit.Chem import rdFingerprintGenerator
 
 MODES = ("molt5", "instructmol")
+# The characters of SMILES (as the InstructMol processor's featurizer checks them; this module loads standalone).
+SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
 INPUT_FORMATS = ("smiles", "selfies")
 MORGAN_RADIUS = 2
 
@@ -108,8 +112,12 @@ def to_smiles(text: str, input_format: str) -> str | None:
 
 
 def parse_molecule(smiles: str | None) -> Chem.Mol | None:
-    """RDKit's molecule for a SMILES string, None when there is no string or RDKit rejects it."""
-    return None if smiles is None else Chem.MolFromSmiles(smiles)
+    """RDKit's molecule for a SMILES string, None when there is no string, it holds a character SMILES does not use
+    (RDKit would read a space and what follows as a name, and stop at some other characters, scoring a part of the
+    string), or RDKit rejects it."""
+    if smiles is None or (smiles and not SMILES_CHARACTERS.fullmatch(smiles)):
+        return None
+    return Chem.MolFromSmiles(smiles)
 
 
 def stereo_free_canonical_smiles(smiles: str | None) -> str | None:
