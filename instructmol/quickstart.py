@@ -62,7 +62,7 @@ class QuickstartSettings:
     """Sizes of the run; the defaults are the README's figures, smaller ones make CI's short run."""
 
     num_molecules: int = 160  # NCI molecules for stage-1 alignment
-    num_qm9: int = 5000  # QM9 molecules for the gap task (80/10/10)
+    num_qm9: int = 6250  # QM9 molecules for the gap task (80/10/10: 5,000 to train on)
     llm_layers: int | None = 4  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
@@ -112,10 +112,13 @@ def dataset_cache(output_dir: Path) -> Path:
 
 
 def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
+    """The quickstart datasets, with every graph before its question: the held-out prompts put it there, and a
+    4-layer LLM trained for one epoch learns one layout better than the released code's two (50/50 in training);
+    the dataset card lists it among its differences from the released code."""
     shutil.rmtree(dataset_cache(output_dir.parent), ignore_errors=True)
     command = [sys.executable, str(DATASET_BUILDER), "--output", str(output_dir), "--overwrite",
                "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9),
-               "--seed", str(settings.seed)]
+               "--seed", str(settings.seed), "--graph-placement", "first"]
     subprocess.run(command, check=True)
     return output_dir
 

@@ -76,25 +76,26 @@ MOLECULENET_POOLS = {
 }
 
 # QM9 questions for sources without instructions of their own (raw QM9 from `qm9pack`): this project's words.
-# Values are in hartree, as in QM9 and Mol-Instructions; the question says so to pin the unit of the answer.
+# Values are in hartree, as in QM9 and Mol-Instructions; the question says so to pin the unit of the answer. They
+# are short: on a CPU every prompt token costs training time (the quickstart trains on them).
 QM9_OWN_QUESTIONS = {
     "homo": (
-        "What is the HOMO energy of this molecule in hartree?",
-        "Give the energy of the highest occupied molecular orbital (HOMO) of this molecule, in hartree.",
-        "Predict the HOMO energy (hartree) of this molecule.",
-        "How high is the HOMO level of this molecule, in hartree?",
+        "What is its HOMO energy in hartree?",
+        "Predict the HOMO energy (hartree).",
+        "HOMO energy of this molecule, in hartree?",
+        "Give the HOMO energy in hartree.",
     ),
     "lumo": (
-        "What is the LUMO energy of this molecule in hartree?",
-        "Give the energy of the lowest unoccupied molecular orbital (LUMO) of this molecule, in hartree.",
-        "Predict the LUMO energy (hartree) of this molecule.",
-        "How high is the LUMO level of this molecule, in hartree?",
+        "What is its LUMO energy in hartree?",
+        "Predict the LUMO energy (hartree).",
+        "LUMO energy of this molecule, in hartree?",
+        "Give the LUMO energy in hartree.",
     ),
     "gap": (
-        "What is the HOMO-LUMO gap of this molecule in hartree?",
-        "Give the energy difference between the HOMO and the LUMO of this molecule, in hartree.",
-        "Predict the HOMO-LUMO gap (hartree) of this molecule.",
-        "How large is the gap between the HOMO and LUMO levels of this molecule, in hartree?",
+        "What is its HOMO-LUMO gap in hartree?",
+        "Predict the HOMO-LUMO gap (hartree).",
+        "HOMO-LUMO gap of this molecule, in hartree?",
+        "Give the HOMO-LUMO gap in hartree.",
     ),
 }
 

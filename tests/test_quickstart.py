@@ -64,6 +64,8 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(tmp_p
     template = (output / "merged" / "chat_template.jinja").read_text()
     assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout
+    # Its datasets put every graph first, and their card says how that differs from the released code.
+    assert "`--graph-placement released` restores that" in (output / "data" / "README.md").read_text()
     # The same command again: the same data, weights, answers and numbers.
     run_shortened_quickstart(tmp_path / "again", seed=7)
     assert seeded_outcome(tmp_path / "again") == seeded_outcome(output)
