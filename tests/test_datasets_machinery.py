@@ -30,7 +30,7 @@ from instructmol.data import (
     smiles_to_selfies,
     split_fractions,
 )
-from instructmol.data.build import check_output_dir, staged_output
+from instructmol.data.assembly import check_output_dir, staged_output
 from instructmol.data.card import render_card
 from instructmol.data.molecules import translate_reaction_string
 from instructmol.tasks import DESCRIPTION_POOL, QM9_OWN_QUESTIONS

@@ -6,11 +6,11 @@
 - `molecules`: molecule checks with the processor's featurizer, SMILES/SELFIES conversion
 - `splits`: seeded hash splits and the GraphMVP/MoleculeSTM scaffold split
 - `sources`: local files, URLs and Hub files; column checks
-- `build`: keeping and counting rows, rendering G/GS configs, Parquet, pushing
-- `card`: dataset cards; `cli`: the builders' shared command line
+- `assembly`: keeping and counting rows, rendering each variant's config, staged Parquet writes, pushing
+- `card`: dataset cards; `builder_cli`: the builders' shared command line
 """
 
-from .build import (
+from .assembly import (
     BEFORE_SPLITTING,
     SplitCounts,
     TaskBuild,
@@ -20,7 +20,7 @@ from .build import (
     parquet_path,
 )
 from .card import INSTRUCTMOL_CITATION, CardSpec, render_card, write_card
-from .cli import build_options, builder_argument_parser, finish_build, start_build
+from .builder_cli import build_options, builder_argument_parser, finish_build, start_build
 from .molecules import (
     DEFAULT_MAX_ATOMS,
     EMPTY_TEXT,

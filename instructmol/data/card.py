@@ -6,7 +6,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..tasks import TASKS
-from .build import TaskBuild, counts_table, parquet_path
+from .assembly import TaskBuild, counts_table, parquet_path
 from .prompts import BuildOptions, construction_differences
 from .schema import ROW_FEATURES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..arguments import positive_int
 from ..tasks import WHOLE_INPUT, Task
-from .build import (
+from .assembly import (
     TaskBuild,
     check_every_task_kept_rows,
     check_output_dir,
