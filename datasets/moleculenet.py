@@ -1,6 +1,8 @@
-"""MoleculeNet BACE, BBBP and HIV binary classification as InstructMol datasets (answers `Yes` / `No`).
+"""MoleculeNet binary classification as InstructMol datasets (answers `Yes` / `No`).
 
-The tasks `bace`, `bbbp`, `hiv`: configs `bace_g`, `bace_gs`, `bbbp_g`, `bbbp_gs`, `hiv_g`, `hiv_gs`. `--split
+The tasks `bace`, `bbbp`, `hiv` (the paper's Table 2; built by default), and with `--tasks` the multi-label
+`clintox`, `tox21`, `toxcast`, `sider` (Table 11: one row per molecule and label, the question naming the assay or side
+effect; `--labels` builds a subset, e.g. of ToxCast's 617 assays). Configs `<task>_g`, `<task>_gs`, `<task>_s`. `--split
 scaffold` (default, the paper's text): the deterministic Bemis-Murcko scaffold split 80/10/10 of GraphMVP/MoleculeSTM
 (molecules that cannot be read are removed first); `--split random` (the released code's protocol): a seeded 80/10/10
 random split. Questions are drawn per row with `--seed` from this project's pools (the released wording was never
@@ -38,7 +40,7 @@ from instructmol.data import (
     split_fractions,
     start_build,
 )
-from instructmol.tasks import GROUPS, TASKS
+from instructmol.tasks import GROUPS, LABEL_SEPARATOR, TASKS, label_question, tasks_of_builder
 
 DEEPCHEM_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets"
 MOLECULESTM_REPO = "chao1224/MoleculeSTM"
@@ -48,18 +50,28 @@ NO_SCAFFOLD = "no Murcko scaffold"
 
 @dataclass(frozen=True)
 class MoleculeNetFile:
-    """Where one MoleculeNet dataset's molecules and labels are."""
+    """Where one MoleculeNet dataset's molecules and labels are.
+
+    Attributes:
+        label_column: the one label of a single-label task; None for a multi-label task, whose labels are the
+            task's `labels` in the registry, or every column but `other_columns` when it lists none (ToxCast).
+    """
 
     file_name: str
     smiles_column: str
-    label_column: str
+    label_column: str | None = None
+    other_columns: tuple[str, ...] = ()
 
 
-# The source file of each task of the `moleculenet` group (`instructmol.tasks.GROUPS`).
+# The source file of each MoleculeNet task (DeepChem's names; the Table 11 files are gzipped).
 MOLECULENET_FILES = {
     "bace": MoleculeNetFile("bace.csv", "mol", "Class"),
     "bbbp": MoleculeNetFile("BBBP.csv", "smiles", "p_np"),
     "hiv": MoleculeNetFile("HIV.csv", "smiles", "HIV_active"),
+    "clintox": MoleculeNetFile("clintox.csv.gz", "smiles"),
+    "tox21": MoleculeNetFile("tox21.csv.gz", "smiles", other_columns=("mol_id",)),
+    "toxcast": MoleculeNetFile("toxcast_data.csv.gz", "smiles"),
+    "sider": MoleculeNetFile("sider.csv.gz", "smiles"),
 }
 SPLIT_PROTOCOLS = {
     "scaffold": ("the deterministic Bemis-Murcko scaffold split (80/10/10) of GraphMVP and MoleculeSTM, as the "
@@ -73,19 +85,24 @@ CARD = CardSpec(
     summary=(
         "Binary molecular property classification from MoleculeNet (Wu et al., 2018) in the prompt/completion form "
         "InstructMol (Cao et al., COLING 2025) trains on: BACE (inhibits human beta-secretase 1), BBBP (penetrates "
-        "the blood-brain barrier), HIV (inhibits HIV replication); the answer is `Yes` or `No`. `*_g` configs give "
-        "the molecule as a graph only, `*_gs` also write its SELFIES string after the question. The released code "
-        "trains one model on the three train splits pooled (`recipes/stage2/moleculenet.yaml`)."
+        "the blood-brain barrier), HIV (inhibits HIV replication), and the multi-label ClinTox, Tox21, ToxCast and "
+        "SIDER of the paper's Table 11 (one row per molecule and label, ids `<molecule>|<label>`, scored by ROC-AUC "
+        "per label and its mean over labels); the answer is `Yes` or `No`. `*_g` configs give the molecule as a "
+        "graph only, `*_gs` also write its SELFIES string after the question, `*_s` give the string only. The "
+        "released code trains one model on the BACE, BBBP and HIV train splits pooled (`recipes/stage2/moleculenet.yaml`)."
     ),
     split_protocol=SPLIT_PROTOCOLS["scaffold"],
     differences=[
         "The questions are this project's (`MOLECULENET_POOLS` in `instructmol/tasks.py`): the released code never "
-        "published its MoleculeNet wording or label strings. Answers are `Yes` / `No`.",
+        "published its MoleculeNet wording or label strings. Answers are `Yes` / `No`. The Table 11 questions name the "
+        "assay or side effect in this project's words (`LABEL_QUESTION` and the label words in `instructmol/tasks.py`); "
+        "a molecule's unmeasured labels are dropped and counted as missing values.",
     ],
     source=(
         "MoleculeNet CSV files as DeepChem distributes them (`bace.csv`: columns `mol`, `Class`; `BBBP.csv`: "
-        "`smiles`, `p_np`; `HIV.csv`: `smiles`, `HIV_active`), from DeepChem's bucket or from the Hub dataset "
-        "`chao1224/MoleculeSTM` (`MoleculeNet_data/<name>/raw/<file>`)."
+        "`smiles`, `p_np`; `HIV.csv`: `smiles`, `HIV_active`; gzipped `clintox.csv.gz`, `tox21.csv.gz`, "
+        "`toxcast_data.csv.gz`, `sider.csv.gz`: `smiles` and one column per label, blank where unmeasured), from "
+        "DeepChem's bucket or from the Hub dataset `chao1224/MoleculeSTM` (`MoleculeNet_data/<name>/raw/<file>`)."
     ),
     license="mit",
     license_details=(
@@ -144,18 +161,35 @@ def label_answer(label: str) -> tuple[str, str]:
     return ("Yes", "") if value == 1 else ("No", "") if value == 0 else ("", NOT_BINARY)
 
 
-def moleculenet_candidates(name: str, location: str) -> Dataset:
-    """One candidate per CSV row, not yet split (the scaffold split needs the molecules read first)."""
-    spec = MOLECULENET_FILES[name]
+def moleculenet_candidates(name: str, location: str, labels: list[str] | None = None) -> tuple[Dataset, list[str]]:
+    """Candidates of one MoleculeNet file, not yet split (the scaffold split needs the molecules read first): one per
+    row for a single-label task, one per row and label for a multi-label task (`labels`: build only those of them it
+    has, all of its labels when it has none of them; a missing label is dropped and counted). Also returns every
+    label the file has.
+
+    Raises:
+        ValueError: naming the file's missing columns.
+    """
+    spec, task = MOLECULENET_FILES[name], TASKS[name]
+    source = f"MoleculeNet {name} file {location}"
     frame = read_table(fetch(location), dtype=str, keep_default_na=False)
-    require_columns(frame.columns, (spec.smiles_column, spec.label_column), f"MoleculeNet {name} file {location}")
+    file_labels = [spec.label_column] if spec.label_column else (
+        list(task.labels) or [column for column in frame.columns if column not in (spec.smiles_column, *spec.other_columns)])
+    require_columns(frame.columns, (spec.smiles_column, *file_labels), source)
+    chosen = [label for label in file_labels if label in (labels or ())]
+    built_labels = chosen if chosen and not spec.label_column else file_labels
     rows = []
-    for row_number, (smiles, label) in enumerate(zip(frame[spec.smiles_column], frame[spec.label_column])):
+    for row_number, smiles in enumerate(frame[spec.smiles_column]):
         smiles = smiles.strip()
-        answer, reason = label_answer(label.strip())
-        rows.append(candidate(row_id=f"{name}-{row_number}", task=name, split=BEFORE_SPLITTING, molecule_input=smiles,
-                              target=answer, drop_reason=reason if smiles else ""))
-    return candidates_dataset(rows, f"MoleculeNet {name} file {location}")
+        for label in built_labels:
+            answer, reason = label_answer(frame[label][row_number].strip())
+            multi = task.labels is not None
+            rows.append(candidate(
+                row_id=f"{name}-{row_number}" + (f"{LABEL_SEPARATOR}{label}" if multi else ""), task=name,
+                split=BEFORE_SPLITTING, molecule_input=smiles, target=answer, drop_reason=reason if smiles else "",
+                instruction=label_question(task, label) if multi else "",
+            ))
+    return candidates_dataset(rows, source), file_labels
 
 
 def _scaffold_batch(batch: dict[str, list]) -> dict[str, list]:
@@ -173,33 +207,41 @@ def _scaffold_batch(batch: dict[str, list]) -> dict[str, list]:
 
 
 def assign_splits(checked: Dataset, protocol: str, seed: int, num_proc: int | None) -> Dataset:
-    """Assigns train/validation/test to the kept rows by scaffold or at random (80/10/10); dropped rows stay
-    `(before splitting)`."""
+    """Assigns train/validation/test (80/10/10) to the kept rows by scaffold or at random, molecule by molecule
+    (all labels of a molecule share its split); dropped rows stay `(before splitting)`."""
     if protocol == "scaffold":
         checked = checked.map(_scaffold_batch, batched=True, num_proc=map_processes(num_proc, len(checked)),
                               desc="Computing Murcko scaffolds")
+    molecule_of = [row_id.split(LABEL_SEPARATOR)[0] for row_id in column_values(checked, "id")]
     kept = [index for index, reason in enumerate(column_values(checked, "drop_reason")) if not reason]
+    first_row_of = {}
+    for index in kept:
+        first_row_of.setdefault(molecule_of[index], index)
+    molecules = list(first_row_of)
     if protocol == "scaffold":
         scaffolds = column_values(checked, "scaffold")
-        kept_splits = scaffold_split([scaffolds[index] for index in kept])
+        molecule_splits = scaffold_split([scaffolds[first_row_of[molecule]] for molecule in molecules])
     else:
-        row_ids = column_values(checked, "id")
-        kept_splits = sized_random_split([row_ids[index] for index in kept], seed, split_fractions(0.1, 0.1))
+        molecule_splits = sized_random_split(molecules, seed, split_fractions(0.1, 0.1))
+    split_of = dict(zip(molecules, molecule_splits))
     splits = column_values(checked, "split")
-    for index, split in zip(kept, kept_splits):
-        splits[index] = split
+    for index in kept:
+        splits[index] = split_of[molecule_of[index]]
     return checked.remove_columns("split").add_column("split", splits)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
         __doc__.splitlines()[0],
-        [TASKS[name] for name in GROUPS["moleculenet"].members],
-        source_help="folder holding bace.csv, BBBP.csv and HIV.csv (searched recursively), or a URL prefix; "
-        "default: the --origin's download",
+        tasks_of_builder("datasets/moleculenet.py"),
+        source_help="folder holding the tasks' files (bace.csv, BBBP.csv, HIV.csv, clintox.csv.gz, tox21.csv.gz, "
+        "toxcast_data.csv.gz, sider.csv.gz; searched recursively), or a URL prefix; default: the --origin's download",
+        default_tasks=list(GROUPS["moleculenet"].members),
     )
     parser.add_argument("--origin", choices=["deepchem", "moleculestm"], default="deepchem",
                         help="where to download from without --source: DeepChem's bucket or the MoleculeSTM Hub repo")
+    parser.add_argument("--labels", nargs="+", help="multi-label tasks: build these labels only (e.g. a few of "
+                        "ToxCast's 617 assays), a task holding none of them builds all of its own; default: every label")
     parser.add_argument("--split", choices=list(SPLIT_PROTOCOLS), default="scaffold",
                         help="scaffold: the paper's text (GraphMVP/MoleculeSTM's scaffold split); random: the "
                         "released code's protocol (seeded with --seed)")
@@ -207,9 +249,15 @@ def main(argv: list[str] | None = None) -> None:
     start_build(args)
     options = build_options(args)
 
+    read = {name: moleculenet_candidates(name, task_file_location(name, args.source, args.origin), args.labels)
+            for name in args.tasks}
+    known_labels = {label for name, (_, labels) in read.items() if TASKS[name].labels is not None for label in labels}
+    unknown = sorted(set(args.labels or []) - known_labels)
+    if unknown:
+        raise ValueError(f"--labels {unknown}: no multi-label task of {args.tasks} has them; their labels are "
+                         f"{sorted(known_labels)[:40]}")
     builds = []
-    for name in args.tasks:
-        candidates = moleculenet_candidates(name, task_file_location(name, args.source, args.origin))
+    for name, (candidates, _) in read.items():
         checked = resolve_molecules(candidates, options, notation="smiles", needs_text=True,
                                     max_atoms=args.max_atoms, num_proc=args.num_proc)
         builds.append(build_task(name, assign_splits(checked, args.split, args.seed, args.num_proc),

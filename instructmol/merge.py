@@ -62,6 +62,12 @@ def read_json_file(path: Path) -> dict:
     return value
 
 
+def is_instructmol_folder(folder: str | Path) -> bool:
+    """Whether a model folder's config.json is an InstructMol model's."""
+    config_path = Path(folder) / "config.json"
+    return config_path.is_file() and read_json_file(config_path).get("model_type") == MODEL_TYPE
+
+
 def check_instructmol_folder(folder: str | Path) -> Path:
     """The folder, if its config.json is an InstructMol model's; a ValueError names the folder otherwise (a plain
     LLM's config would be read as InstructMol's defaults, a 7B Llama, and fail late or exhaust memory)."""

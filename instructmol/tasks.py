@@ -19,10 +19,13 @@ REGRESSION = "property_regression"
 CLASSIFICATION = "molecule_classification"
 MOLECULE_GENERATION = "molecule_generation"
 
-# Variants: the molecule as a graph only (InstructMol-G), or as a graph and its string (InstructMol-GS).
+# Variants: the molecule as a graph only (InstructMol-G), as a graph and its string (InstructMol-GS), or as its string
+# only, no graph (the LoRA-tuned LLM baselines of the paper's Tables 1-4: what the graph adds is G/GS against S).
 GRAPH_ONLY = "g"
 GRAPH_AND_STRING = "gs"
-VARIANT_TITLES = {GRAPH_ONLY: "InstructMol-G", GRAPH_AND_STRING: "InstructMol-GS"}
+STRING_ONLY = "s"
+VARIANT_TITLES = {GRAPH_ONLY: "InstructMol-G", GRAPH_AND_STRING: "InstructMol-GS", STRING_ONLY: "LoRA-tuned LLM"}
+GRAPHLESS_VARIANTS = (STRING_ONLY,)
 
 # Where a variant's instruction comes from.
 FROM_POOL = "pool"  # one of `Prompt.pool`, drawn per row with the build's seed
@@ -132,7 +135,8 @@ class Task:
         source: where its rows come from, by default.
         graphs: which molecules of a row's input become graphs, as released (`WHOLE_INPUT`, `FIRST_MOLECULE`,
             `REACTANT_SIDE`).
-        prompts: variant ('g', 'gs') -> how its user turn is written.
+        prompts: variant ('g', 'gs', 's') -> how its user turn is written ('s' writes what 'gs' writes, without
+            the graph).
         answer: what the answer is, in words (the notation the model writes).
         metric: the metric module (`instructmol.metrics`) that scores it; its answer parser reads the answers.
         max_new_tokens: the default answer budget of `instructmol evaluate`.
@@ -142,6 +146,9 @@ class Task:
         recipe: the recipe that trains it, relative to `recipes/`.
         group: the name of the tasks it is trained and pooled with ("qm9"), or None.
         legacy_names: its `task` values in datasets built before this registry (refused with a rebuild hint).
+        labels: for a multi-label task (one Yes/No row per molecule and label), each label's source column ->
+            what a positive molecule is, in words (the question asks it, see `label_question`); a task whose
+            labels are read from its source (ToxCast's 617 assays) holds `{}`. None for other tasks.
     """
 
     name: str
@@ -159,6 +166,7 @@ class Task:
     recipe: str
     group: str | None = None
     legacy_names: tuple[str, ...] = field(default=())
+    labels: dict[str, str] | None = None
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -171,6 +179,11 @@ class Task:
         return f"{self.name}_{variant}"
 
 
+def with_string_only(prompts: dict[str, Prompt]) -> dict[str, Prompt]:
+    """A task's prompts plus the text-only variant: the GS wording (the molecule as its string), no graph."""
+    return {**prompts, STRING_ONLY: prompts[GRAPH_AND_STRING]}
+
+
 def _qm9_task(prop: str, title: str, column: str) -> Task:
     return Task(
         name=prop,
@@ -178,7 +191,8 @@ def _qm9_task(prop: str, title: str, column: str) -> Task:
         builder="datasets/qm9.py",
         source="Mol-Instructions `property_prediction.json` (QM9)",
         graphs=WHOLE_INPUT,
-        prompts={GRAPH_ONLY: Prompt(FROM_RECORD), GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)},
+        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
+                                  GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)}),
         answer="a number in hartree",
         metric=REGRESSION,
         max_new_tokens=16,
@@ -199,8 +213,8 @@ def _moleculenet_task(name: str, title: str, column: str) -> Task:
         builder="datasets/moleculenet.py",
         source="MoleculeNet CSV (DeepChem)",
         graphs=WHOLE_INPUT,
-        prompts={GRAPH_ONLY: Prompt(FROM_POOL, pool),
-                 GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)},
+        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_POOL, pool),
+                                  GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)}),
         answer="Yes or No",
         metric=CLASSIFICATION,
         max_new_tokens=8,
@@ -210,6 +224,81 @@ def _moleculenet_task(name: str, title: str, column: str) -> Task:
         recipe="stage2/moleculenet.yaml",
         group="moleculenet",
         legacy_names=(f"moleculenet_{name}",),
+    )
+
+
+# Multi-label MoleculeNet tasks (the paper's Table 11): one Yes/No row per molecule and label, the question naming
+# the assay or side effect. Label words are this project's (the paper published no wording).
+LABEL_QUESTION = "Is this molecule {label_words}? Answer Yes or No."
+# A row of a multi-label task has the id `<molecule id>|<label>` (the label is the source column).
+LABEL_SEPARATOR = "|"
+TOX21_LABELS = {
+    "NR-AR": "active on the androgen receptor (Tox21 NR-AR)",
+    "NR-AR-LBD": "active on the androgen receptor ligand-binding domain (Tox21 NR-AR-LBD)",
+    "NR-AhR": "active on the aryl hydrocarbon receptor (Tox21 NR-AhR)",
+    "NR-Aromatase": "an aromatase inhibitor (Tox21 NR-Aromatase)",
+    "NR-ER": "active on the estrogen receptor alpha (Tox21 NR-ER)",
+    "NR-ER-LBD": "active on the estrogen receptor ligand-binding domain (Tox21 NR-ER-LBD)",
+    "NR-PPAR-gamma": "active on the peroxisome proliferator-activated receptor gamma (Tox21 NR-PPAR-gamma)",
+    "SR-ARE": "active in the antioxidant response element stress assay (Tox21 SR-ARE)",
+    "SR-ATAD5": "genotoxic in the ATAD5 assay (Tox21 SR-ATAD5)",
+    "SR-HSE": "active in the heat shock response assay (Tox21 SR-HSE)",
+    "SR-MMP": "disruptive of the mitochondrial membrane potential (Tox21 SR-MMP)",
+    "SR-p53": "active in the p53 DNA-damage response assay (Tox21 SR-p53)",
+}
+CLINTOX_LABELS = {
+    "FDA_APPROVED": "a drug approved by the FDA",
+    "CT_TOX": "a drug candidate that failed clinical trials for toxicity",
+}
+SIDER_LABELS = {
+    label: f"a drug with side effects in the class '{label.lower()}' (SIDER)"
+    for label in (
+        "Hepatobiliary disorders", "Metabolism and nutrition disorders", "Product issues", "Eye disorders",
+        "Investigations", "Musculoskeletal and connective tissue disorders", "Gastrointestinal disorders",
+        "Social circumstances", "Immune system disorders", "Reproductive system and breast disorders",
+        "Neoplasms benign, malignant and unspecified (incl cysts and polyps)",
+        "General disorders and administration site conditions", "Endocrine disorders",
+        "Surgical and medical procedures", "Vascular disorders", "Blood and lymphatic system disorders",
+        "Skin and subcutaneous tissue disorders", "Congenital, familial and genetic disorders",
+        "Infections and infestations", "Respiratory, thoracic and mediastinal disorders", "Psychiatric disorders",
+        "Renal and urinary disorders", "Pregnancy, puerperium and perinatal conditions",
+        "Ear and labyrinth disorders", "Cardiac disorders", "Nervous system disorders",
+        "Injury, poisoning and procedural complications",
+    )
+}
+
+
+def label_of(row_id: str) -> str:
+    """The label of a multi-label task's row (its id is `<molecule id>|<label>`)."""
+    molecule, separator, label = row_id.rpartition(LABEL_SEPARATOR)
+    if not separator:
+        raise ValueError(f"row {row_id!r} of a multi-label task has no label (ids are <molecule id>{LABEL_SEPARATOR}<label>)")
+    return label
+
+
+def label_question(task: "Task", label: str) -> str:
+    """The question of one label of a multi-label task (a ToxCast assay is named by its own identifier)."""
+    words = task.labels.get(label) if task.labels else None
+    return LABEL_QUESTION.format(label_words=words or f"active in the ToxCast assay {label}")
+
+
+def _multilabel_task(name: str, title: str, labels: dict[str, str]) -> Task:
+    return Task(
+        name=name,
+        title=f"MoleculeNet {title}",
+        builder="datasets/moleculenet.py",
+        source="MoleculeNet CSV (DeepChem), one row per molecule and label",
+        graphs=WHOLE_INPUT,
+        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
+                                  GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)}),
+        answer="Yes or No",
+        metric=CLASSIFICATION,
+        max_new_tokens=8,
+        paper_table="Table 11",
+        paper_column=title,
+        epochs=10,
+        recipe=f"stage2/{name}.yaml",
+        labels=labels,
     )
 
 
@@ -240,8 +329,10 @@ TASKS: dict[str, Task] = {
             builder="datasets/chebi20.py",
             source="ChEBI-20 (MolT5's train/validation/test files)",
             graphs=WHOLE_INPUT,
-            prompts={GRAPH_ONLY: Prompt(FROM_POOL, DESCRIPTION_POOL),
-                     GRAPH_AND_STRING: Prompt(FROM_POOL, DESCRIPTION_POOL, suffix=COMPOUND_SEQUENCE + ".")},
+            prompts=with_string_only({
+                GRAPH_ONLY: Prompt(FROM_POOL, DESCRIPTION_POOL),
+                GRAPH_AND_STRING: Prompt(FROM_POOL, DESCRIPTION_POOL, suffix=COMPOUND_SEQUENCE + "."),
+            }),
             answer="a description in English",
             metric=CAPTIONING,
             max_new_tokens=256,
@@ -257,17 +348,21 @@ TASKS: dict[str, Task] = {
         _moleculenet_task("bace", "BACE", "BACE"),
         _moleculenet_task("bbbp", "BBBP", "BBBP"),
         _moleculenet_task("hiv", "HIV", "HIV"),
+        _multilabel_task("clintox", "ClinTox", CLINTOX_LABELS),
+        _multilabel_task("tox21", "Tox21", TOX21_LABELS),
+        _multilabel_task("toxcast", "ToxCast", {}),
+        _multilabel_task("sider", "SIDER", SIDER_LABELS),
         Task(
             name="forward",
             title="Forward reaction prediction (USPTO)",
             builder="datasets/reactions.py",
             source=_REACTION_SOURCE,
             graphs=FIRST_MOLECULE,
-            prompts={
+            prompts=with_string_only({
                 GRAPH_ONLY: Prompt(FROM_RECORD, suffix=" The other joint reactants are: {other_reactants}",
                                    suffix_needs="other_reactants"),
                 GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" {molecule}"),
-            },
+            }),
             answer="the product's SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,
@@ -283,8 +378,8 @@ TASKS: dict[str, Task] = {
             builder="datasets/reactions.py",
             source=_REACTION_SOURCE,
             graphs=WHOLE_INPUT,
-            prompts={GRAPH_ONLY: Prompt(FROM_RECORD),
-                     GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The product is: {molecule}")},
+            prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
+                                      GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The product is: {molecule}")}),
             answer="the reactants' SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,
@@ -299,8 +394,10 @@ TASKS: dict[str, Task] = {
             builder="datasets/reactions.py",
             source=_REACTION_SOURCE,
             graphs=REACTANT_SIDE,
-            prompts={GRAPH_ONLY: Prompt(FROM_POOL, REAGENT_POOL, suffix="\nThe product is {product}"),
-                     GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The reaction is {molecule}")},
+            prompts=with_string_only({
+                GRAPH_ONLY: Prompt(FROM_POOL, REAGENT_POOL, suffix="\nThe product is {product}"),
+                GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The reaction is {molecule}"),
+            }),
             answer="the reagents' SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,

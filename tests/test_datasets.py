@@ -20,8 +20,8 @@ import pytest
 from datasets import load_dataset
 from rdkit import RDConfig
 
-from instructmol.data import ROW_FEATURES, murcko_scaffold, smiles_to_selfies
-from instructmol.tasks import GROUPS, MOLECULENET_POOLS, TASKS
+from instructmol.data import ROW_FEATURES, TEXT_ROW_FEATURES, murcko_scaffold, smiles_to_selfies
+from instructmol.tasks import GROUPS, MOLECULENET_POOLS, TASKS, label_of, label_question
 from processing_instructmol import MolecularGraphFeaturizer, flatten_content
 
 from hub_client import hub_environment
@@ -171,6 +171,31 @@ def write_moleculenet(folder: Path) -> Path:
     return folder
 
 
+def write_moleculenet_multilabel(folder: Path) -> Path:
+    """DeepChem's gzipped multi-label CSVs (`smiles` and one 0/1 column per label, blank where unmeasured):
+    clintox.csv.gz, tox21.csv.gz (with `mol_id`), toxcast_data.csv.gz (3 of its assays), sider.csv.gz."""
+    folder.mkdir(parents=True)
+    molecules = nci_smiles(30, start=200)
+
+    def labels(count: int, index: int) -> list[str]:  # every third value missing, both classes present
+        return ["" if (index + column) % 3 == 0 else str((index * 7 + column) % 2) for column in range(count)]
+
+    tables = {
+        "clintox.csv.gz": ["FDA_APPROVED", "CT_TOX"],
+        "tox21.csv.gz": [*TASKS["tox21"].labels, "mol_id"],
+        "toxcast_data.csv.gz": ["TOX21_ERa_BLA_Agonist_ratio", "ACEA_T47D_80hr_Negative", "ATG_PXRE_CIS_up"],
+        "sider.csv.gz": list(TASKS["sider"].labels),
+    }
+    for file_name, columns in tables.items():
+        label_columns = [column for column in columns if column != "mol_id"]
+        frame = pd.DataFrame([[smiles, *labels(len(label_columns), index)] for index, smiles in enumerate(molecules)],
+                             columns=["smiles", *label_columns])
+        if "mol_id" in columns:
+            frame["mol_id"] = [f"TOX{index}" for index in range(len(frame))]
+        frame.to_csv(folder / file_name, index=False, compression="gzip")
+    return folder
+
+
 # ---------------------------------------------------------------- running the builders
 
 
@@ -216,6 +241,10 @@ def builds(tmp_path_factory, mol_instructions_zip) -> dict[str, tuple[subprocess
                                             *fixture_options),
         "moleculenet": builder_command("moleculenet.py", outputs / "moleculenet", "--source",
                                        str(write_moleculenet(sources / "MoleculeNet_data")), *fixture_options),
+        "moleculenet_multilabel": builder_command(
+            "moleculenet.py", outputs / "moleculenet_multilabel", "--source",
+            str(write_moleculenet_multilabel(sources / "multilabel")), "--tasks", "clintox", "tox21", "toxcast",
+            "sider", "--labels", "ACEA_T47D_80hr_Negative", "ATG_PXRE_CIS_up", "NR-AR", "CT_TOX", *fixture_options),
         "moleculenet_random": builder_command("moleculenet.py", outputs / "moleculenet_random", "--source",
                                               str(sources / "MoleculeNet_data"), "--split", "random", "--tasks",
                                               "bbbp", *fixture_options),
@@ -357,7 +386,7 @@ def test_chebi20_rows_counts_and_drops(builds, tmp_path):
     assert ethanol["images"] == ["CCO"] and ethanol["task"] == "description"
     assert ethanol["target"].startswith("The molecule is a primary alcohol")
     # The printed summary and the card agree.
-    assert "| description | description_g, description_gs | train | 7 | 4 |" in builds["chebi20"][0].stdout
+    assert "| description | description_g, description_gs, description_s | train | 7 | 4 |" in builds["chebi20"][0].stdout
 
 
 def test_chebi20_user_turns_are_the_released_wording(builds, tmp_path):
@@ -541,6 +570,32 @@ def test_moleculenet_random_split_is_the_released_protocol(builds, tmp_path):
     assert "Split protocol: a seeded random 80/10/10 split" in card and "bace_g" not in card
 
 
+def test_multilabel_tasks_have_a_row_per_molecule_and_label_split_by_molecule(builds, tmp_path):
+    output = built(builds, "moleculenet_multilabel")
+    expected_labels = {"clintox": {"CT_TOX"}, "tox21": {"NR-AR"}, "toxcast": {"ACEA_T47D_80hr_Negative", "ATG_PXRE_CIS_up"},
+                       "sider": set(TASKS["sider"].labels)}  # --labels builds the named ones where a task has them
+    for task, labels in expected_labels.items():
+        dataset = load(output, f"{task}_g", tmp_path)
+        assert_readable_rows(dataset)
+        rows = [row for split in dataset.values() for row in split]
+        assert {label_of(row["id"]) for row in rows} == labels
+        assert {row["target"] for row in rows} == {"Yes", "No"}
+        for row in rows:  # the question names the assay or side effect; train rows place the graph either side
+            question = label_question(TASKS[task], label_of(row["id"]))
+            assert user_turn(row) in (f"<mol>\n{question}", f"{question}\n<mol>")
+        assert all(user_turn(row).startswith("<mol>\n") for row in dataset["test"])
+        split_of_molecule = {}
+        for split, split_rows in dataset.items():
+            for row in split_rows:
+                molecule = row["id"].split("|")[0]
+                assert split_of_molecule.setdefault(molecule, split) == split  # all labels of a molecule together
+        # Every third label value is blank: missing, dropped and counted.
+        missing = sum(drops(output, task, split).get("missing value", 0) for split in ("(before splitting)",))
+        assert missing and missing + len(rows) == 30 * len(labels)
+    assert "Is this molecule active in the ToxCast assay ATG_PXRE_CIS_up? Answer Yes or No." in {
+        user_turn(row).split("\n")[1] for split in load(output, "toxcast_g", tmp_path).values() for row in split}
+
+
 def test_moleculenet_wrong_columns_fail_naming_them(tmp_path):
     folder = tmp_path / "moleculenet"
     folder.mkdir()
@@ -667,12 +722,28 @@ def test_every_builder_writes_identical_features_and_registry_tasks(builds, tmp_
         output = built(builds, name)
         for path in output.glob("data/*/*.parquet"):
             parquet = load_dataset("parquet", data_files=str(path), cache_dir=str(tmp_path / "cache"))
-            assert parquet["train"].features == ROW_FEATURES, (name, path)
+            text_only = path.parent.name.endswith("_s")
+            assert parquet["train"].features == (TEXT_ROW_FEATURES if text_only else ROW_FEATURES), (name, path)
             assert set(parquet["train"]["task"]) <= set(TASKS), (name, path)
             # The config is named after its task (or the tasks' group).
             task_names = set(parquet["train"]["task"])
             prefix = path.parent.name.rsplit("_", 1)[0]
             assert task_names == {prefix} or set(GROUPS[prefix].members) >= task_names, (name, path)
+
+
+@pytest.mark.parametrize(("build", "task"), [("chebi20", "description"), ("qm9_mol_instructions", "homo"),
+                                             ("moleculenet", "bace"), ("reactions", "forward"),
+                                             ("reactions", "reagent")])
+def test_string_only_rows_are_the_gs_rows_without_the_graph(builds, tmp_path, build, task):
+    output = built(builds, build)
+    gs_rows = {row["id"]: row for split in load(output, f"{task}_gs", tmp_path).values() for row in split}
+    s_rows = {row["id"]: row for split in load(output, f"{task}_s", tmp_path).values() for row in split}
+    assert s_rows.keys() == gs_rows.keys() and s_rows
+    for row_id, row in s_rows.items():
+        gs_text = next(block["text"] for block in gs_rows[row_id]["prompt"][0]["content"] if block["type"] == "text")
+        assert "images" not in row and row["prompt"] == [{"role": "user", "content": gs_text}]
+        assert "<mol>" not in row["prompt"][0]["content"]
+        assert (row["smiles"], row["target"], row["task"]) == (gs_rows[row_id]["smiles"], gs_rows[row_id]["target"], task)
 
 
 # ---------------------------------------------------------------- pushing to a Hub (a loopback one)
@@ -681,7 +752,7 @@ PULL_SCRIPT = """
     import json, sys
     from datasets import load_dataset
     repo, output = sys.argv[1:]
-    rows = {config: load_dataset(repo, config, split="test").to_list() for config in ("description_g", "description_gs")}
+    rows = {config: load_dataset(repo, config, split="test").to_list() for config in ("description_g", "description_gs", "description_s")}
     json.dump(rows, open(output, "w"))
 """
 
@@ -698,7 +769,7 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
         assert push.returncode == 0, push.stderr[-4000:]
         pushed = hub.files(repo, "dataset")
         assert {path for path in pushed if path.endswith(".parquet")} == {
-            "data/description_g/test-00000-of-00001.parquet", "data/description_gs/test-00000-of-00001.parquet"}
+            f"data/description_{variant}/test-00000-of-00001.parquet" for variant in ("g", "gs", "s")}
         assert pushed["README.md"] == (output / "README.md").read_bytes()  # our card, not push_to_hub's
 
         pull = subprocess.run([sys.executable, "-c", textwrap.dedent(PULL_SCRIPT), repo, str(tmp_path / "rows.json")],
@@ -707,5 +778,5 @@ def test_push_to_hub_then_load_dataset_from_the_hub(tmp_path):
     finally:
         hub.stop()
     pulled = json.loads((tmp_path / "rows.json").read_text())
-    for config in ("description_g", "description_gs"):
+    for config in ("description_g", "description_gs", "description_s"):
         assert pulled[config] == load(output, config, tmp_path)["test"].to_list()

@@ -267,7 +267,7 @@ def test_d19_evaluate_names_what_is_wrong_with_an_adapter(capsys, adapter_dir, t
 def test_d19_evaluate_refuses_a_plain_llm(capsys, tiny_llm_dir, tmp_path):
     code, error = run_cli(capsys, "evaluate", "--model", tiny_llm_dir, "--dataset", write_rows(tmp_path / "data", ROWS),
                           "--config", "c", "--output", tmp_path / "out")
-    assert code == 2 and "is not an InstructMol model" in error
+    assert code == 2 and "is a plain language model: it reads text only" in error
 
 
 # ---------------------------------------------------------------- evaluation (D2, D8, D9, D10, D22)

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from instructmol import metrics
 from instructmol.metrics.molecule_classification.molecule_classification import answer_to_label
@@ -65,3 +66,22 @@ def test_probability_outside_unit_interval_is_named(classification):
 def test_generated_texts_must_cover_every_row(classification):
     with pytest.raises(ValueError, match="1 generated_texts for 2 references"):
         classification.compute(predictions=[0.9, 0.2], references=[1, 0], generated_texts=["Yes"])
+
+
+def test_multi_label_roc_auc_is_the_mean_over_labels_with_both_classes(classification):
+    """MoleculeNet's convention for Tox21, SIDER, ...: ROC-AUC per label (sklearn's), averaged over the labels whose
+    rows hold both classes; a one-class label is reported but left out of the mean."""
+    probabilities = [0.9, 0.1, 0.7, 0.4, 0.8, 0.3, 0.6, 0.2, 0.5]
+    labels = [1, 0, 0, 1, 1, 0, 1, 1, 1]
+    groups = ["A", "A", "A", "A", "B", "B", "B", "C", "C"]
+    answers = ["Yes", "No", "Yes", "No", "Yes", "No", "No", "Yes", "No"]
+    scores = classification.compute(predictions=probabilities, references=labels, generated_texts=answers,
+                                    groups=groups)
+    auc_a = roc_auc_score(labels[:4], probabilities[:4])
+    auc_b = roc_auc_score(labels[4:7], probabilities[4:7])
+    assert scores["per_label"]["A"]["roc_auc"] == pytest.approx(auc_a)
+    assert scores["roc_auc"] == pytest.approx((auc_a + auc_b) / 2)
+    assert math.isnan(scores["per_label"]["C"]["roc_auc"])  # one class only
+    assert (scores["num_labels"], scores["num_labels_scored"]) == (3, 2)
+    hard = [roc_auc_score(labels[:4], [1, 0, 1, 0]), roc_auc_score(labels[4:7], [1, 0, 0])]
+    assert scores["roc_auc_hard_label"] == pytest.approx(sum(hard) / 2)

@@ -7,11 +7,15 @@ import yaml
 from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
 from instructmol.tasks import GROUPS, TASKS
+from processing_instructmol import VICUNA_CHAT_TEMPLATE
 from tests_paths import REPO_ROOT
 
 TRAINING_RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
+INSTRUCTMOL_RECIPES = [path for path in TRAINING_RECIPES if "baselines" not in path.parts]
+BASELINE_RECIPES = sorted((REPO_ROOT / "recipes" / "baselines").glob("*.yaml"))
 ACCELERATE_CONFIGS = sorted((REPO_ROOT / "recipes" / "accelerate").glob("*.yaml"))
-PROJECTOR_ONLY_RECIPES = {"stage1.yaml", "quickstart/stage1.yaml", "ablations/mlp_projector_stage1.yaml", "ablations/stage2_frozen_llm.yaml"}
+PROJECTOR_ONLY_RECIPES = {"stage1.yaml", "quickstart/stage1.yaml", "ablations/mlp_projector_stage1.yaml",
+                          "ablations/vicuna13b_stage1.yaml", "ablations/frozen_llm_stage2.yaml"}
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -30,7 +34,7 @@ def test_there_is_a_recipe_for_each_stage_task_and_ablation():
     per_task = {path.stem for path in (REPO_ROOT / "recipes" / "stage2").glob("*.yaml")}
     assert per_task == {Path(task.recipe).stem for task in TASKS.values() if task.recipe.startswith("stage2/")}
     assert per_task <= set(TASKS) | set(GROUPS)
-    assert {"ablations/mlp_projector_stage1.yaml", "ablations/stage2_without_stage1.yaml", "ablations/stage2_frozen_llm.yaml"} <= names
+    assert {f"ablations/{name}.yaml" for name in ABLATIONS} == {name for name in names if name.startswith("ablations/")}
     assert {path.name for path in ACCELERATE_CONFIGS} >= {"multi_gpu.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml"}
 
 
@@ -85,13 +89,13 @@ def test_each_tasks_recipe_trains_it_for_the_papers_epochs(task):
 @pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
 def test_recipe_parses_with_trls_own_parser(path):
     script_args, training_args, model_args, mixture_args = parse_recipe(path)
-    assert training_args.trust_remote_code
-    assert training_args.max_length is None  # truncation could cut a molecule's <mol> tokens
+    assert training_args.trust_remote_code or path in BASELINE_RECIPES  # a plain LLM needs no remote code
+    assert training_args.max_length is None  # truncation could cut a molecule's <mol> tokens, or an answer
     assert training_args.completion_only_loss
     assert bool(script_args.dataset_name) != bool(mixture_args.datasets)
 
 
-@pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
+@pytest.mark.parametrize("path", INSTRUCTMOL_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
 def test_recipe_matches_the_papers_stage(path):
     _, training_args, model_args, _ = parse_recipe(path)
     freezing = training_args.model_init_kwargs
@@ -106,7 +110,7 @@ def test_recipe_matches_the_papers_stage(path):
         assert training_args.bf16 and training_args.gradient_checkpointing
         assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.03
         assert training_args.weight_decay == 0.0
-        if path.name in ("stage1.yaml", "mlp_projector_stage1.yaml"):
+        if path.name in ("stage1.yaml", "mlp_projector_stage1.yaml", "vicuna13b_stage1.yaml"):
             assert training_args.learning_rate == 2e-3 and training_args.num_train_epochs == 5
             assert training_args.per_device_train_batch_size * 8 == 128  # global batch 128 on 8 GPUs
         elif model_args.use_peft:
@@ -135,3 +139,49 @@ def test_accelerate_configs_are_complete(path):
     assert config["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP", "MULTI_CPU"}
     if config["distributed_type"] == "DEEPSPEED":
         assert config["deepspeed_config"]["zero_stage"] in (2, 3)
+
+
+@pytest.mark.parametrize("path", BASELINE_RECIPES, ids=lambda p: p.name)
+def test_baseline_recipe_is_its_stage2_recipe_on_the_plain_llm_and_the_string_only_configs(path):
+    _, training_args, model_args, mixture = parse_recipe(path)
+    _, stage2_args, stage2_model, _ = parse_recipe(REPO_ROOT / "recipes" / "stage2" / path.name)
+    assert model_args.model_name_or_path == "lmsys/vicuna-7b-v1.3" and not training_args.model_init_kwargs.get("freeze_llm")
+    assert [entry.name for entry in mixture.datasets] == [
+        config.removesuffix("_g") + "_s" for _, config in recipe_datasets(REPO_ROOT / "recipes" / "stage2" / path.name)]
+    assert all(entry.columns == ["prompt", "completion"] for entry in mixture.datasets)
+    assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout) == (64, 16, 0.05)
+    assert model_args.lora_target_modules == LORA_TARGETS and model_args.lora_modules_to_save is None
+    for setting in ("num_train_epochs", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "bf16",
+                    "per_device_train_batch_size", "completion_only_loss"):
+        assert getattr(training_args, setting) == getattr(stage2_args, setting), setting
+    # The baseline chats in the conversation InstructMol uses: the file holds the processor's template itself.
+    assert (REPO_ROOT / training_args.chat_template_path).read_text() == VICUNA_CHAT_TEMPLATE
+
+
+def test_every_stage2_recipe_has_its_baseline():
+    assert {path.name for path in BASELINE_RECIPES} == {path.name for path in (REPO_ROOT / "recipes" / "stage2").glob("*.yaml")}
+
+
+# Table 10's ablations: each recipe and the main recipe it changes, and what it may change (besides output_dir).
+ABLATIONS = {
+    "mlp_projector_stage1": ("stage1.yaml", {"model_name_or_path"}),
+    "vicuna13b_stage1": ("stage1.yaml", {"model_name_or_path"}),
+    "mlp_projector_stage2": ("stage2/description.yaml", {"model_name_or_path"}),
+    "vicuna13b_stage2": ("stage2/description.yaml", {"model_name_or_path"}),
+    "without_stage1": ("stage2/description.yaml", {"model_name_or_path"}),
+    "frozen_llm_stage2": ("stage2/description.yaml", {"model_init_kwargs", "use_peft", "lora_r", "lora_alpha",
+                                                      "lora_dropout", "lora_target_modules", "lora_modules_to_save"}),
+}
+
+
+@pytest.mark.parametrize("name", list(ABLATIONS))
+def test_each_ablation_changes_only_what_its_header_says(name):
+    main_recipe, allowed = ABLATIONS[name]
+    ablation = yaml.safe_load((REPO_ROOT / "recipes" / "ablations" / f"{name}.yaml").read_text())
+    main = yaml.safe_load((REPO_ROOT / "recipes" / main_recipe).read_text())
+    changed = {key for key in ablation.keys() | main.keys() if ablation.get(key) != main.get(key)}
+    assert changed == allowed | {"output_dir"}
+    if name == "frozen_llm_stage2":
+        assert ablation["model_init_kwargs"] == {**main["model_init_kwargs"], "freeze_llm": True}
+    if name.endswith("stage2") or name == "without_stage1":  # Table 10 measures every ablation on ChEBI-20
+        assert ablation["dataset_config"] == "description_g"

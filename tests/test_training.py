@@ -2,9 +2,7 @@
 
 import json
 import math
-import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -51,9 +49,10 @@ def run_in_own_session(command: list[str], timeout: float, marker: str) -> subpr
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, **overrides) -> subprocess.CompletedProcess:
-    """Runs `trl sft --config <quickstart recipe with overrides>` and returns the finished process."""
-    config = yaml.safe_load((QUICKSTART_RECIPES / recipe).read_text())
+def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, recipes=QUICKSTART_RECIPES,
+            **overrides) -> subprocess.CompletedProcess:
+    """Runs `trl sft --config <recipe (a quickstart one by default) with overrides>` and returns the finished process."""
+    config = yaml.safe_load((recipes / recipe).read_text())
     config.update(per_device_train_batch_size=4, logging_steps=1, **overrides)
     config_path = tmp_path / f"{recipe}.{len(list(tmp_path.glob('*.yaml')))}.yaml"
     config_path.write_text(yaml.safe_dump({key: str(v) if hasattr(v, "__fspath__") else v for key, v in config.items()}))
@@ -182,3 +181,40 @@ def test_merge_gives_the_same_logits_as_base_plus_adapter(stage2_dir, tiny_proce
     assert {path.name for path in (tmp_path / "merged").glob("*.py")} == {
         "configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"}
     assert "adapter_config.json" not in {path.name for path in (tmp_path / "merged").iterdir()}
+
+
+@pytest.fixture(scope="module")
+def string_only_data_dir(tmp_path_factory):
+    """QM9 gap rows in all three variants (real QM9 from qm9pack), the `_s` config among them."""
+    output = tmp_path_factory.mktemp("data") / "qm9"
+    subprocess.run([sys.executable, str(REPO_ROOT / "datasets" / "qm9.py"), "--output", str(output), "--origin",
+                    "qm9pack", "--limit", "60", "--tasks", "gap", "--num-proc", "1"], check=True, capture_output=True)
+    return output
+
+
+def test_a_text_only_baseline_trains_on_a_plain_llm_and_is_evaluated(tiny_llm_dir, string_only_data_dir, tmp_path):
+    rows = load_dataset(str(string_only_data_dir), "gap_s", split="train")
+    assert "images" not in rows.column_names and not any("<mol>" in row["prompt"][0]["content"] for row in rows)
+    # The baseline recipe itself, on the tiny plain Llama and the tiny data, two steps on the CPU.
+    trl_sft("qm9.yaml", tmp_path, recipes=REPO_ROOT / "recipes" / "baselines", model_name_or_path=tiny_llm_dir,
+            chat_template_path=str(REPO_ROOT / "recipes" / "templates" / "vicuna_v1.jinja"),
+            datasets=[{"path": str(string_only_data_dir), "name": "gap_s", "split": "train",
+                       "columns": ["prompt", "completion"]}],
+            model_init_kwargs={"dtype": "float32"}, output_dir=tmp_path / "baseline", max_steps=2, use_cpu=True,
+            bf16=False, gradient_checkpointing=False, dataloader_num_workers=0, save_strategy="no", lora_r=4)
+    adapter = tmp_path / "baseline"
+    assert (adapter / "adapter_model.safetensors").is_file()
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_llm_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "instructmol.cli", "evaluate", "--model", str(adapter), "--dataset",
+         str(string_only_data_dir), "--config", "gap_s", "--output", str(tmp_path / "eval"), "--limit", "4",
+         "--max-new-tokens", "4"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all("<mol>" not in record["prompt"] for record in records)
+    # The plain LLM refuses the graph configs, naming what it can read.
+    refused = subprocess.run(
+        [sys.executable, "-m", "instructmol.cli", "evaluate", "--model", str(adapter), "--dataset",
+         str(string_only_data_dir), "--config", "gap_g", "--output", str(tmp_path / "eval-g"), "--limit", "2"],
+        capture_output=True, text=True)
+    assert refused.returncode == 2 and "is a plain language model: it reads text only" in refused.stderr

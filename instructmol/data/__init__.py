@@ -44,9 +44,11 @@ from .prompts import (
 from .schema import (
     CANDIDATE_FEATURES,
     ROW_FEATURES,
+    TEXT_ROW_FEATURES,
     candidate,
     candidates_dataset,
     conversation_row,
+    text_row,
 )
 from .sources import fetch, find_file, hub_dataset_file, is_remote, read_json, read_table, require_columns
 from .splits import (
@@ -92,9 +94,11 @@ __all__ = [
     "user_content",
     "CANDIDATE_FEATURES",
     "ROW_FEATURES",
+    "TEXT_ROW_FEATURES",
     "candidate",
     "candidates_dataset",
     "conversation_row",
+    "text_row",
     "fetch",
     "find_file",
     "hub_dataset_file",

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, Features
 
-from ..tasks import TASKS, get_task
+from ..tasks import GRAPHLESS_VARIANTS, TASKS, get_task
 from .prompts import BuildOptions, graph_goes_after, instruction_text
-from .schema import ROW_FEATURES, conversation_row
+from .schema import ROW_FEATURES, TEXT_ROW_FEATURES, conversation_row, text_row
 from .splits import SPLIT_ORDER
 
 # Split label of rows dropped before a split was assigned (MoleculeNet's scaffold split needs parsed molecules).
@@ -93,9 +93,18 @@ def _render_batch(batch: dict[str, list], variant: str, options: BuildOptions) -
         draw_key = f"{task_name}/{row_id}"
         text = instruction_text(get_task(task_name), variant, options, row_id=draw_key,
                                 record_instruction=record_instruction, molecule_text=molecule_text)
-        rows.append(conversation_row(images=images, instruction=text, row_id=row_id, task=task_name, target=target,
-                                     graph_after=graph_goes_after(options, split, draw_key)))
-    return {column: [row[column] for row in rows] for column in ROW_FEATURES}
+        if variant in GRAPHLESS_VARIANTS:
+            rows.append(text_row(instruction=text, row_id=row_id, task=task_name, target=target,
+                                 smiles=".".join(images)))
+        else:
+            rows.append(conversation_row(images=images, instruction=text, row_id=row_id, task=task_name,
+                                         target=target, graph_after=graph_goes_after(options, split, draw_key)))
+    return {column: [row[column] for row in rows] for column in row_features(variant)}
+
+
+def row_features(variant: str) -> Features:
+    """The schema of a variant's rows: `ROW_FEATURES`, or `TEXT_ROW_FEATURES` for the text-only variant."""
+    return TEXT_ROW_FEATURES if variant in GRAPHLESS_VARIANTS else ROW_FEATURES
 
 
 def render_rows(kept: Dataset, *, variant: str, options: BuildOptions) -> Dataset:
@@ -104,7 +113,7 @@ def render_rows(kept: Dataset, *, variant: str, options: BuildOptions) -> Datase
         _render_batch,
         batched=True,
         remove_columns=kept.column_names,
-        features=ROW_FEATURES,
+        features=row_features(variant),
         fn_kwargs={"variant": variant, "options": options},
         desc=f"Writing {variant.upper()} rows",
     )

@@ -29,9 +29,10 @@ from .prompts import (
 
 
 def builder_argument_parser(description: str, tasks: list[Task], source_help: str, default_source: str | None = None,
-                            choose_tasks: bool = True) -> argparse.ArgumentParser:
+                            choose_tasks: bool = True, default_tasks: list[str] | None = None) -> argparse.ArgumentParser:
     """The shared options of a builder of `tasks`: output, source, Hub, seed, limits, and the construction options
-    (`BuildOptions`) that matter for these tasks; `--tasks` when there are several to choose from."""
+    (`BuildOptions`) that matter for these tasks; `--tasks` (default: `default_tasks`, else all) when there are
+    several to choose from."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="folder to write the Hub-native dataset into")
     parser.add_argument("--source", default=default_source, help=source_help)
@@ -46,7 +47,7 @@ def builder_argument_parser(description: str, tasks: list[Task], source_help: st
     parser.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --output")
     names = [task.name for task in tasks]
     if choose_tasks and len(tasks) > 1:
-        parser.add_argument("--tasks", nargs="+", choices=names, default=names, help="the tasks to build")
+        parser.add_argument("--tasks", nargs="+", choices=names, default=default_tasks or names, help="the tasks to build")
     parser.add_argument("--graph-placement", choices=GRAPH_PLACEMENTS, default=GRAPH_PLACEMENTS[0],
                         help="released: train rows put the graph before or after the instruction, 50/50 (the "
                         "released code); first: always before")

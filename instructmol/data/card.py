@@ -8,7 +8,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from ..tasks import TASKS
 from .assembly import TaskBuild, counts_table, parquet_path
 from .prompts import BuildOptions, construction_differences
-from .schema import ROW_FEATURES
+from .schema import ROW_FEATURES, TEXT_ROW_FEATURES
 
 INSTRUCTMOL_CITATION = """@inproceedings{cao2025instructmol,
   title     = {InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
@@ -73,7 +73,11 @@ def _configs_table(builds: list[TaskBuild]) -> str:
 def _schema_section() -> str:
     columns = "\n".join(f"- `{name}`: {text}" for name, text in _COLUMN_DESCRIPTIONS.items())
     features = "\n".join(f"{name}: {feature!r}" for name, feature in ROW_FEATURES.items())
-    return f"{columns}\n\nFeatures (identical in every InstructMol dataset and config):\n\n```\n{features}\n```"
+    text_features = "\n".join(f"{name}: {feature!r}" for name, feature in TEXT_ROW_FEATURES.items())
+    return (f"{columns}\n\nFeatures (identical in every InstructMol dataset and `_g`/`_gs` config):\n\n```\n{features}\n```"
+            "\n\nText-only `_s` configs (the molecule as its string only, for plain LLM baselines) have no `images` "
+            "column and a plain-string user turn, as any LLM's chat template reads it:\n\n"
+            f"```\n{text_features}\n```")
 
 
 def _differences_section(spec: CardSpec, options: BuildOptions, builds: list[TaskBuild]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..tasks import (
     DESCRIPTION_POOL,
+    GRAPHLESS_VARIANTS,
     FIRST_MOLECULE,
     FROM_POOL,
     FROM_RECORD,
@@ -164,6 +165,11 @@ def construction_differences(options: BuildOptions, tasks: list[Task]) -> list[s
             f"Each row's instruction and the place of its graph are drawn once, when the dataset is built (seed "
             f"{options.seed}); the released code drew them afresh for every row in every epoch. A built dataset is "
             "fixed by design; rebuild with another `--seed` for another draw."
+        )
+    if any(variant in GRAPHLESS_VARIANTS for task in tasks for variant in task.variants):
+        differences.append(
+            "The text-only `_s` configs are this project's: the paper's LoRA-tuned LLM baselines were trained on data "
+            "it did not release. Their rows are the GS rows without the graph (the molecule as its string only)."
         )
     if options.graph_placement == "first":
         differences.append(

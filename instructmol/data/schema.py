@@ -17,18 +17,22 @@ from .prompts import user_content
 # graphs stand. Answers are plain strings.
 CONTENT_BLOCK_FEATURES = {"type": Value("string"), "text": Value("string")}
 PROMPT_MESSAGE_FEATURES = {"role": Value("string"), "content": List(CONTENT_BLOCK_FEATURES)}
-COMPLETION_MESSAGE_FEATURES = {"role": Value("string"), "content": Value("string")}
+TEXT_MESSAGE_FEATURES = {"role": Value("string"), "content": Value("string")}
+METADATA_FEATURES = {"task": Value("string"), "id": Value("string"), "smiles": Value("string"), "target": Value("string")}
 
 ROW_FEATURES = Features(
     {
         "images": List(Value("string")),
         "prompt": List(PROMPT_MESSAGE_FEATURES),
-        "completion": List(COMPLETION_MESSAGE_FEATURES),
-        "task": Value("string"),
-        "id": Value("string"),
-        "smiles": Value("string"),
-        "target": Value("string"),
+        "completion": List(TEXT_MESSAGE_FEATURES),
+        **METADATA_FEATURES,
     }
+)
+
+# Text-only rows (the `_s` configs, for plain LLM baselines): no `images` column, and a user turn that is a plain
+# string, as any LLM's chat template and TRL's text collator read it; `smiles` still names the row's molecules.
+TEXT_ROW_FEATURES = Features(
+    {"prompt": List(TEXT_MESSAGE_FEATURES), "completion": List(TEXT_MESSAGE_FEATURES), **METADATA_FEATURES}
 )
 
 # A candidate is a source row on its way to becoming a dataset row. Every check that rejects it writes its reason
@@ -88,6 +92,18 @@ def candidates_dataset(records: list[dict[str, Any]], source: str) -> Dataset:
     if not records:
         raise ValueError(f"{source} holds no rows")
     return Dataset.from_list(records, features=CANDIDATE_FEATURES)
+
+
+def text_row(*, instruction: str, row_id: str, task: str, target: str, smiles: str) -> dict[str, Any]:
+    """One text-only dataset row in `TEXT_ROW_FEATURES` form."""
+    return {
+        "prompt": [{"role": "user", "content": instruction}],
+        "completion": [{"role": "assistant", "content": target}],
+        "task": task,
+        "id": row_id,
+        "smiles": smiles,
+        "target": target,
+    }
 
 
 def conversation_row(

@@ -21,6 +21,7 @@ from .loading import (
     check_rows,
     load_evaluation_split,
     load_model_and_processor,
+    reads_molecules,
     train_split_means,
 )
 from .model_card import local_card_path, update_model_card
@@ -102,6 +103,11 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
     if not rows:
         raise ValueError(f"the split {settings.split!r} of {settings.dataset!r} (config {settings.config!r}) is empty")
     check_rows(rows)
+    if any(row["images"] for row in rows) and not reads_molecules(settings.model):
+        raise ValueError(
+            f"{settings.model} is a plain language model: it reads text only. Evaluate it on a text-only `_s` config "
+            f"(the molecule as its string), or evaluate an InstructMol model on {settings.config!r}"
+        )
     check_scoring_resources(rows, settings)
     max_new_tokens = settings.max_new_tokens or default_max_new_tokens(rows)
     with exclusive_output(settings.output):

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import rdBase
-from transformers import AutoModel, AutoProcessor
+from peft import PeftModel
+from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from datasets import (
     Dataset,
@@ -19,12 +21,21 @@ from datasets import (
 from processing_instructmol import MOLECULE_TOKEN, InvalidMoleculeError, MolecularGraphFeaturizer
 
 from ..errors import one_line
-from ..merge import ADAPTER_CONFIG, adapter_base_model, check_instructmol_folder, load_with_adapter, local_model_dir
+from ..merge import (
+    ADAPTER_CONFIG,
+    adapter_base_model,
+    is_instructmol_folder,
+    load_with_adapter,
+    local_model_dir,
+    read_json_file,
+)
 from ..metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
 from ..tasks import CLASSIFICATION, MOLECULE_GENERATION, REGRESSION, TASKS, get_task
+from .text_only import TextOnlyProcessor
 from .targets import REQUIRED_COLUMNS, molecule_format, target_label, target_value
 
 PROCESSOR_CONFIG = "processor_config.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
 TRAIN_SPLIT = "train"
 
 
@@ -33,25 +44,55 @@ def is_adapter_dir(model_dir: Path) -> bool:
     return (model_dir / ADAPTER_CONFIG).is_file()
 
 
-def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto"):
-    """An InstructMol model in eval mode on the best device, and its processor.
+def reads_molecules(name_or_path: str) -> bool:
+    """Whether a model (folder, Hub repo or adapter folder) is InstructMol (reads molecules as graphs) rather than
+    a plain language model (a text-only baseline)."""
+    model_dir = local_model_dir(name_or_path)
+    if is_adapter_dir(model_dir):
+        model_dir = local_model_dir(adapter_base_model(model_dir))
+    return is_instructmol_folder(model_dir)
 
-    `name_or_path` is a full model (folder or Hub repo, loaded with its own code through `AutoModel`) or a
-    stage-2 adapter folder (base + adapter with `instructmol.merge.load_with_adapter`; the processor from the
-    adapter folder when the run saved one there, else from the base).
+
+def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto"):
+    """A model in eval mode on the best device, and its processor.
+
+    `name_or_path` is an InstructMol model (folder or Hub repo, loaded with its own code through `AutoModel`), a
+    plain causal LM (a text-only baseline, with a `TextOnlyProcessor`), or an adapter folder on either (base +
+    adapter; the processor or tokenizer from the adapter folder when the run saved one there, else from the base).
     """
     model_dir = local_model_dir(name_or_path)
     processor_dir = model_dir
     if is_adapter_dir(model_dir):
-        base = adapter_base_model(model_dir)
-        model = load_with_adapter(model_dir, dtype=dtype)
-        if not (model_dir / PROCESSOR_CONFIG).is_file():
-            processor_dir = local_model_dir(base)
+        base_dir = local_model_dir(adapter_base_model(model_dir))
+        if is_instructmol_folder(base_dir):
+            model = load_with_adapter(model_dir, dtype=dtype)
+            saved_processor = (model_dir / PROCESSOR_CONFIG).is_file()
+        else:
+            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype), str(model_dir))
+            saved_processor = (model_dir / TOKENIZER_CONFIG).is_file()
+        processor_dir = model_dir if saved_processor else base_dir
+    elif is_instructmol_folder(model_dir):
+        model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, dtype=dtype)
     else:
-        model = AutoModel.from_pretrained(check_instructmol_folder(model_dir), trust_remote_code=True, dtype=dtype)
-    processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
+        model = AutoModelForCausalLM.from_pretrained(check_causal_lm_folder(model_dir), dtype=dtype)
+    if is_instructmol_folder(processor_dir) or (processor_dir / PROCESSOR_CONFIG).is_file():
+        processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
+    else:
+        processor = TextOnlyProcessor(AutoTokenizer.from_pretrained(processor_dir))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), processor
+
+
+def check_causal_lm_folder(folder: Path) -> Path:
+    """The folder, if its config.json names a model type transformers has a causal LM for; else a ValueError."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no config.json: it is not a model folder")
+    model_type = read_json_file(config_path).get("model_type")
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ValueError(f"{folder} is neither an InstructMol model nor a causal language model (model_type "
+                         f"{model_type!r})")
+    return folder
 
 
 def load_split_uncached(dataset: str, config: str, split: str) -> Dataset:
@@ -80,21 +121,25 @@ def load_evaluation_split(dataset: str, config: str, split: str) -> Dataset:
     if split not in splits:
         raise ValueError(f"the dataset {dataset!r} (config {config!r}) has no split {split!r}; it has {', '.join(splits)}")
     rows = load_split_uncached(dataset, config, split)
-    missing = [column for column in REQUIRED_COLUMNS if column not in rows.column_names]
+    text_only = "images" not in rows.column_names  # an `_s` config: the molecule as its string only
+    required = [column for column in REQUIRED_COLUMNS if not (text_only and column == "images")]
+    missing = [column for column in required if column not in rows.column_names]
     if missing:
         raise ValueError(
             f"the dataset {dataset!r} (config {config!r}, split {split!r}) lacks the column(s) {', '.join(missing)}; "
             f"InstructMol datasets have {', '.join(REQUIRED_COLUMNS)} (see instructmol.data.ROW_FEATURES)"
         )
     refuse_datasets_built_before_the_registry(rows, dataset)
-    return rows.select_columns(list(REQUIRED_COLUMNS))
+    rows = rows.select_columns(required)
+    return rows.add_column("images", [[] for _ in range(len(rows))]) if text_only else rows
 
 
 def refuse_datasets_built_before_the_registry(rows: Dataset, dataset: str) -> None:
     """Raises a ValueError naming the builder to rerun when `rows` were built before the task registry: their
-    user turns are plain strings (no graph placement) and their `task` values are the old names."""
+    user turns are plain strings next to an `images` column (no graph placement), and their `task` values are the
+    old names. (Text-only `_s` rows have string user turns and no `images`.)"""
     content = rows.features["prompt"].feature["content"]
-    if isinstance(content, Value):
+    if isinstance(content, Value) and "images" in rows.column_names:
         first_task = rows[0]["task"] if len(rows) else ""
         get_task(first_task)  # an old task name raises the rebuild command of its builder
         raise ValueError(
@@ -107,7 +152,8 @@ def check_row_inputs(row: dict, featurizer: MolecularGraphFeaturizer) -> None:
     """Raises a ValueError naming the row when the model could not read its prompt: a molecule the featurizer
     refuses, or placeholders that do not match its molecules (or a `<mol>` typed into its text)."""
     user_turns = [message["content"] for message in row["prompt"] if message["role"] == "user"]
-    blocks = [block for content in user_turns for block in content]
+    blocks = [block for content in user_turns
+              for block in ([{"type": "text", "text": content}] if isinstance(content, str) else content)]
     num_placeholders = sum(block["type"] == "image" for block in blocks)
     if num_placeholders != len(row["images"]):
         raise ValueError(f"Row {row['id']!r}: {num_placeholders} molecule placeholder(s) in its prompt but "

@@ -17,6 +17,7 @@ from ..tasks import (
     REGRESSION,
     TASKS,
     TaskGroup,
+    label_of,
 )
 from .targets import QM9_PROPERTY_UNITS, molecule_format, target_label, target_value
 
@@ -82,16 +83,19 @@ def score_regression(group: TaskGroup, records: list[dict], train_means: dict[st
 
 
 def score_classification(task: str, records: list[dict]) -> TaskEvaluation:
-    """ROC-AUC and accuracy from P("Yes"), and the paper's hard-label numbers from the generated answers."""
+    """ROC-AUC and accuracy from P("Yes"), and the paper's hard-label numbers from the generated answers; for a
+    multi-label task, ROC-AUCs per label and their means."""
+    multi_label = TASKS[task].labels is not None
     scores = metrics.load(CLASSIFICATION).compute(
         predictions=[record["p_yes"] for record in records],
         references=[target_label(record["target"], record["id"]) for record in records],
         generated_texts=[record["prediction"] for record in records],
+        **({"groups": [label_of(record["id"]) for record in records]} if multi_label else {}),
     )
-    return TaskEvaluation(
-        task, CLASSIFICATION, TASKS[task].title, [task], records, scores,
-        counts={"rows": len(records), "positives": scores["num_positive"], "unparsable answers": scores["num_unparsable"]},
-    )
+    counts = {"rows": len(records), "positives": scores["num_positive"], "unparsable answers": scores["num_unparsable"]}
+    if multi_label:
+        counts.update({"labels": scores["num_labels"], "labels with both classes": scores["num_labels_scored"]})
+    return TaskEvaluation(task, CLASSIFICATION, TASKS[task].title, [task], records, scores, counts=counts)
 
 
 def score_reaction(task: str, records: list[dict], mode: str) -> TaskEvaluation:

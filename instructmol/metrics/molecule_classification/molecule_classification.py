@@ -11,6 +11,10 @@ Recipe:
   counted in `num_unparsable`); `roc_auc_hard_label` is `roc_auc_score(labels, those values)`;
   `accuracy_hard_label` is the fraction of answers equal to the label (unparsable ones are wrong).
 - ROC-AUC is undefined when the labels hold one class only: it is then NaN and `note` says why.
+- With `groups` (a multi-label task's label per row: Tox21's assays, SIDER's side effects), ROC-AUC is computed per
+  label and `roc_auc` / `roc_auc_hard_label` are their means over the labels with both classes (MoleculeNet's
+  convention; `per_label` holds each label's numbers, `num_labels_scored` how many had both classes); accuracies
+  stay over all rows.
 """
 
 import math
@@ -41,6 +45,7 @@ Args:
     predictions (`list[float]`): the model's probability of "Yes" for each molecule, in [0, 1].
     references (`list[int]`): the labels, 1 for "Yes" (active), 0 for "No".
     generated_texts (`list[str]`, optional): the generated answers, for the paper's hard-label numbers.
+    groups (`list[str]`, optional): each row's label of a multi-label task; ROC-AUCs become means over labels.
 Returns:
     `roc_auc`, `accuracy`, `num_examples`, `num_positive`; with `generated_texts` also
     `roc_auc_hard_label`, `accuracy_hard_label`, `num_unparsable`; `note` when ROC-AUC is undefined.
@@ -91,6 +96,42 @@ def check_inputs(probabilities: list, labels: list, generated_texts: list | None
             raise ValueError(f"generated_texts[{index}] is {text!r}, not a string")
 
 
+def multilabel_scores(probabilities: list[float], labels: list[int], generated_texts: list[str] | None,
+                      groups: list[str]) -> dict:
+    """Per-label ROC-AUCs and their means over the labels with both classes; accuracies over all rows."""
+    if len(groups) != len(labels):
+        raise ValueError(f"{len(groups)} groups for {len(labels)} references")
+    rows_of: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        rows_of.setdefault(group, []).append(index)
+    answers = [answer_to_label(text) for text in generated_texts] if generated_texts is not None else None
+    per_label = {}
+    for group, rows in rows_of.items():
+        group_labels = [labels[index] for index in rows]
+        per_label[group] = {"roc_auc": roc_auc_or_nan(group_labels, [probabilities[index] for index in rows]),
+                            "num_examples": len(rows), "num_positive": sum(group_labels)}
+        if answers is not None:
+            per_label[group]["roc_auc_hard_label"] = roc_auc_or_nan(group_labels, [answers[index] for index in rows])
+    scored = [scores for scores in per_label.values() if not math.isnan(scores["roc_auc"])]
+    result = {
+        "roc_auc": float(np.mean([scores["roc_auc"] for scores in scored])) if scored else float("nan"),
+        "accuracy": float(np.mean([int(p >= DECISION_THRESHOLD) == label for p, label in zip(probabilities, labels)])),
+        "num_examples": len(labels),
+        "num_positive": sum(labels),
+        "num_labels": len(per_label),
+        "num_labels_scored": len(scored),
+        "per_label": per_label,
+    }
+    if answers is not None:
+        result["roc_auc_hard_label"] = (float(np.mean([scores["roc_auc_hard_label"] for scores in scored]))
+                                        if scored else float("nan"))
+        result["accuracy_hard_label"] = float(np.mean([answer == label for answer, label in zip(answers, labels)]))
+        result["num_unparsable"] = answers.count(UNPARSABLE_ANSWER)
+    if not scored:
+        result["note"] = "ROC-AUC is undefined: no label holds both classes"
+    return result
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MoleculeClassification(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
@@ -106,11 +147,14 @@ class MoleculeClassification(evaluate.Metric):
         )
 
     def _compute(
-        self, predictions: list[float], references: list[int], generated_texts: list[str] | None = None
+        self, predictions: list[float], references: list[int], generated_texts: list[str] | None = None,
+        groups: list[str] | None = None,
     ) -> dict:
         if not predictions:
             raise ValueError("No predictions to score")
         check_inputs(predictions, references, generated_texts)
+        if groups is not None:
+            return multilabel_scores(list(predictions), list(references), generated_texts, list(groups))
         labels = list(references)
         predicted_labels = [int(probability >= DECISION_THRESHOLD) for probability in predictions]
         result = {
