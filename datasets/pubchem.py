@@ -9,9 +9,10 @@ the released stage 1 trained (`--alignment-prompt question` asks a description q
   PyG InMemoryDatasets with `smiles`, `text` and `cid`); pretrain+train -> train, valid -> validation, test -> test.
 
 As the paper did, rows whose molecule is in the ChEBI-20 test split (same InChIKey) and rows with an empty or too
-short description are dropped.
+short description are dropped; `--exclude-test-of DIR [DIR ...]` also drops the test molecules of other built
+datasets (e.g. MoleculeNet or QM9, which the paper did not clean against).
 
-    python datasets/pubchem.py --output pubchem [--origin pubchemsft] [--source all_clean.json]
+    python datasets/pubchem.py --output pubchem [--origin pubchemsft] [--source all_clean.json] [--exclude-test-of DIR]
 """
 
 import zipfile
@@ -40,6 +41,7 @@ from instructmol.data import (
     split_fractions,
     start_build,
 )
+from instructmol.data.leakage import test_molecules_of
 from instructmol.data.molt5 import MOLT5_CHEBI20_URL, chebi20_split_location, read_chebi20_file
 from instructmol.tasks import TASKS
 
@@ -226,19 +228,29 @@ def chebi20_test_inchikeys(location: str) -> set[str]:
     return {key for key in map(inchikey, frame["SMILES"]) if key}
 
 
-def _mark_chebi20_test_batch(batch: dict[str, list], test_inchikeys: set[str]) -> dict[str, list]:
-    reasons = [
-        IN_CHEBI20_TEST if not reason and any(inchikey(smiles) in test_inchikeys for smiles in images) else reason
-        for images, reason in zip(batch["images"], batch["drop_reason"])
-    ]
+def excluded_molecules(chebi20_test: str, test_folders: list[str]) -> dict[str, str]:
+    """InChIKey -> why a row holding it is dropped: the ChEBI-20 test split first, then each folder's test splits."""
+    reasons = dict.fromkeys(chebi20_test_inchikeys(chebi20_test), IN_CHEBI20_TEST)
+    for folder, keys in test_molecules_of(test_folders).items():
+        for key in keys:
+            reasons.setdefault(key, f"molecule in a test split of {folder}")
+    return reasons
+
+
+def _mark_excluded_batch(batch: dict[str, list], excluded: dict[str, str]) -> dict[str, list]:
+    reasons = []
+    for images, reason in zip(batch["images"], batch["drop_reason"]):
+        if not reason:
+            reason = next((excluded[key] for key in map(inchikey, images) if key in excluded), "")
+        reasons.append(reason)
     return {"drop_reason": reasons}
 
 
-def mark_chebi20_test_molecules(checked: Dataset, test_inchikeys: set[str], num_proc: int | None) -> Dataset:
-    """Marks rows whose molecule has the InChIKey of a ChEBI-20 test molecule (so stage 1 never sees them)."""
-    return checked.map(_mark_chebi20_test_batch, batched=True, fn_kwargs={"test_inchikeys": test_inchikeys},
-                       num_proc=map_processes(num_proc, len(checked)),
-                       desc="Removing ChEBI-20 test molecules")
+def mark_excluded_molecules(checked: Dataset, excluded: dict[str, str], num_proc: int | None) -> Dataset:
+    """Marks rows whose molecule is a test molecule elsewhere (`excluded`: InChIKey -> reason), so stage 1 never
+    sees it."""
+    return checked.map(_mark_excluded_batch, batched=True, fn_kwargs={"excluded": excluded},
+                       num_proc=map_processes(num_proc, len(checked)), desc="Removing test molecules")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--origin", choices=["pubchemsft", "pubchem324kv2"], default="pubchemsft")
     parser.add_argument("--chebi20-test", default=chebi20_split_location(MOLT5_CHEBI20_URL, "test"),
                         help="ChEBI-20 test.txt (path or URL) whose molecules are removed")
+    parser.add_argument("--exclude-test-of", nargs="+", default=[], metavar="DIR",
+                        help="built dataset folders whose test molecules (every task's test split, by InChIKey) are "
+                        "removed as well")
     parser.add_argument("--min-description-words", type=positive_int, default=DEFAULT_MIN_DESCRIPTION_WORDS,
                         help="drop descriptions with fewer words (the paper does not state its threshold)")
     parser.add_argument("--validation-fraction", type=fraction, default=0.01,
@@ -266,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         records = pubchem324k_candidates(pubchem324k_folder(args.source), args.min_description_words)
     checked = resolve_molecules(candidates_dataset(records, f"the {args.origin} source"), options, notation="smiles", needs_text=False,
                                 max_atoms=args.max_atoms, num_proc=args.num_proc)
-    checked = mark_chebi20_test_molecules(checked, chebi20_test_inchikeys(args.chebi20_test), args.num_proc)
+    checked = mark_excluded_molecules(checked, excluded_molecules(args.chebi20_test, args.exclude_test_of),
+                                      args.num_proc)
     finish_build(args, CARD, [build_task(TASK.name, checked, variants=TASK.variants, options=options)])
 
 

@@ -7,6 +7,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..tasks import TASKS
 from .assembly import TaskBuild, counts_table, parquet_path
+from .leakage import own_overlap_table
 from .prompts import BuildOptions, construction_differences
 from .schema import ROW_FEATURES, TEXT_ROW_FEATURES
 
@@ -135,6 +136,14 @@ Rows are built as the released InstructMol code (IDEA-XL/InstructMol, `llava/dat
 here; each construction is defined once in the task registry (`instructmol/tasks.py`).
 
 {_differences_section(spec, options, builds)}
+
+## Train/test overlap
+
+Test molecules (distinct InChIKeys of the rows' `smiles`) that the same task's train split also holds, by full
+InChIKey and by its connectivity block (the same skeleton whatever the stereochemistry). `instructmol audit` measures
+the same across any built datasets (e.g. this test split against another dataset's train split).
+
+{own_overlap_table(builds)}
 
 ## How it was built
 
