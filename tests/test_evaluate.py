@@ -23,7 +23,9 @@ from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smile
 from instructmol.evaluation import harness
 from instructmol.evaluation.loading import load_model_and_processor
 from processing_instructmol import flatten_content
+from launch import run_in_own_session
 from tiny_models import WORDS
+from tests_paths import REPO_ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN", "CC(C)=O", "OCC(O)CO", "c1ccncc1", "CCOC(C)=O"]
@@ -304,6 +306,64 @@ def test_update_card_writes_a_model_index_the_hub_parser_reads(numeric_model_dir
     evaluation_section = card.text.split("## Evaluation")[1].split("\n## ")[0]
     assert "Not evaluated yet" not in card.text and evaluation_section.count("\n| ") == len(results) + 1
     assert "## Limitations" in card.text  # the rest of the card is kept
+    # Every result says how it was decoded, in the metadata and in the table.
+    assert {r.metric_args["decoding"] for r in results} == {"greedy"}
+    assert "| decoding |" in evaluation_section and "| greedy |" in evaluation_section
+
+
+def write_configs(folder: Path, configs: dict[str, dict[str, list[dict]]]) -> Path:
+    """A Hub-native dataset folder holding `configs` (config -> split -> rows)."""
+    card = ["---", "configs:"]
+    for config, splits in configs.items():
+        card += [f"- config_name: {config}", "  data_files:"]
+        for split, rows in splits.items():
+            path = folder / parquet_path(config, split)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Dataset.from_list(rows, features=ROW_FEATURES).to_parquet(path)
+            card += [f"  - split: {split}", f"    path: {parquet_path(config, split)}"]
+    (folder / "README.md").write_text("\n".join([*card, "---", ""]))
+    return folder
+
+
+def test_exclude_train_overlap_leaves_out_test_molecules_of_the_train_split(numeric_model_dir, tmp_path):
+    # OCC is ethanol, written otherwise than the train split's CCO: the same InChIKey.
+    data = write_configs(tmp_path / "data", {"qm9_g": {"train": qm9_rows(["CCO", "CC(C)=O"], 100),
+                                                      "test": qm9_rows(["OCC", "c1ccccc1O", "CCN"], 0)}})
+    assert evaluate_in_process("--model", numeric_model_dir, "--dataset", data, "--config", "qm9_g", "--output",
+                               tmp_path / "out", "--exclude-train-overlap", "--max-new-tokens", 4) == 0
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert summary["excluded_train_overlap"] == 3 and summary["rows"] == 6  # ethanol's three properties left out
+    assert {record["smiles"] for record in read_predictions(tmp_path / "out")} == {"c1ccccc1O", "CCN"}
+    assert "--exclude-train-overlap) | 3 |" in (tmp_path / "out" / "report.md").read_text()
+    assert "--exclude-train-overlap" in summary["command"]
+
+
+def test_paper_table_evaluates_the_given_rows_with_the_released_decoding(tiny_model_dir, tmp_path):
+    bace_rows = CONFIGS["bace"]["test"]
+    data = write_configs(tmp_path / "data", {"bace_g": {"test": bace_rows}})
+
+    def table(output: str) -> tuple[str, dict]:
+        assert evaluate_in_process("--paper-table", 2, "--models", f"g={tiny_model_dir}", "--dataset", data,
+                                   "--output", tmp_path / output, "--max-new-tokens", 4) == 0
+        return (tmp_path / output / "table.md").read_text(), json.loads((tmp_path / output / "table.json").read_text())
+
+    markdown, record = table("first")
+    run = json.loads((tmp_path / "first" / "g" / "bace_g" / "metrics.json").read_text())
+    assert run["decoding"] == {"strategy": "sampling", "temperature": 0.2, "seed": 0}  # the released decoding
+    ours = next(result for result in run["results"] if result["metric"] == "roc_auc_hard_label")["displayed"]
+    row = next(line for line in markdown.splitlines() if line.startswith("| Instruct-G |"))
+    # The paper's column order: BACE, BBBP, HIV; only BACE's config was given.
+    assert row == f"| Instruct-G | {ours} / 84.3 (±0.6) | – / 68.6 (±0.3) | – / 74.0 (±0.1) |"
+    assert "| Vicuna-v1.3-7B* | – / 68.3 | – / 60.1 | – / 58.1 |" in markdown
+    assert "`bbbp_g` not run (no dataset given holds it)" in markdown and "Decoding: sampling, temperature 0.2" in markdown
+    assert sum(cell["ours"] is not None for cell in record["cells"]) == 1
+    assert table("again") == (markdown, record)  # the seeded sampling gives the same table
+
+
+def test_paper_table_refuses_rows_the_table_does_not_have(tiny_model_dir, data_dir, tmp_path, capsys):
+    assert evaluate_in_process("--paper-table", 2, "--models", f"mlp_projector={tiny_model_dir}", "--dataset",
+                               data_dir, "--output", tmp_path) == 2
+    assert "Table 2 has no row 'mlp_projector'; its rows are g, gs, s" in error_line(capsys.readouterr().err)
 
 
 def test_update_card_refuses_a_hub_repo_before_any_work(data_dir, tmp_path, capsys):
@@ -315,7 +375,7 @@ def test_update_card_refuses_a_hub_repo_before_any_work(data_dir, tmp_path, caps
 @pytest.mark.parametrize(("config", "split", "message"), [
     ("nope", "test", "has no config 'nope'; its configs are description, qm9"),
     ("qm9", "validation", "has no split 'validation'; it has train, test"),
-    (COLUMNLESS_CONFIG, "test", "lacks the column(s) images, prompt, task, id, target"),
+    (COLUMNLESS_CONFIG, "test", "lacks the column(s) prompt, task, id, target"),
     ("mystery", "test", "unknown task 'dipole' (row 'x0')"),
     ("legacy", "test", "built before the task registry (it is now 'gap'"),
     ("maybe", "test", "Row 'y0': a classification target must be 'Yes' or 'No', not 'Maybe'"),
@@ -358,3 +418,39 @@ def test_an_adapter_folder_is_evaluated_as_base_plus_adapter(tiny_model_dir, dat
     assert evaluate_in_process("--model", tmp_path / "adapter", "--dataset", data_dir, "--config", "bace",
                                "--output", tmp_path / "out", "--limit", 2) == 0
     assert len(read_predictions(tmp_path / "out")) == 2
+
+
+def launch_two_processes(*args, marker: Path) -> subprocess.CompletedProcess:
+    """`accelerate launch` of `instructmol evaluate` on two CPU processes (gloo)."""
+    command = ["accelerate", "launch", "--config_file", str(REPO_ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"),
+               "-m", "instructmol.cli", "evaluate", *map(str, args)]
+    result = run_in_own_session(command, timeout=300, marker=str(marker))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def test_two_processes_shard_the_rows_and_give_what_one_process_gives(numeric_model_dir, data_dir, vocabulary,
+                                                                     wordnet_available, tmp_path):
+    common = ("--model", numeric_model_dir, "--dataset", data_dir, "--config", "mixture", "--max-new-tokens", 4,
+              "--caption-tokenizer", vocabulary)
+    assert evaluate_in_process(*common, "--output", tmp_path / "one") == 0
+    launched = launch_two_processes(*common, "--output", tmp_path / "two", marker=tmp_path / "two")
+    rows = len(CONFIGS["mixture"]["test"])  # 27: process 0 takes rows 0, 2, ..., process 1 rows 1, 3, ...
+    for share in ((rows + 1) // 2, rows // 2):
+        assert f"Generating answers for {share} of {share} rows" in launched.stderr
+    assert read_predictions(tmp_path / "two") == read_predictions(tmp_path / "one")  # merged in row order
+    assert not list((tmp_path / "two").glob("predictions.shard-*"))
+    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two"))
+    assert two["results"] == one["results"] and two["rows"] == len(CONFIGS["mixture"]["test"])
+
+    # An interrupted sharded run resumes per shard: records already in a shard file are kept, not generated again.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(tmp_path / "two" / "run.json", resumed / "run.json")
+    records = read_predictions(tmp_path / "one")
+    records[0]["prediction"] = "kept from the interrupted run"  # row 0 belongs to process 0
+    (resumed / "predictions.shard-0-of-2.jsonl").write_text(
+        "".join(json.dumps(record) + "\n" for record in records[0:4:2]) + '{"id": "cut')  # an unfinished line
+    (resumed / "predictions.shard-1-of-2.jsonl").write_text(json.dumps(records[1]) + "\n")
+    launch_two_processes(*common, "--output", resumed, marker=resumed)
+    assert read_predictions(resumed) == records

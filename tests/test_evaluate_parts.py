@@ -7,7 +7,9 @@ from huggingface_hub import EvalResult
 
 from instructmol.data import smiles_to_selfies
 from instructmol.evaluation.model_card import merge_results, replace_evaluation_section
+from instructmol.evaluation import EvaluationSettings
 from instructmol.evaluation.paper_results import PAPER_RESULTS, paper_results
+from instructmol.evaluation.paper_table import PAPER_TABLES, paper_table, render_table
 from instructmol.evaluation.predictions import PredictionStore, prediction_record
 from instructmol.evaluation.report import METRIC_DISPLAYS
 from instructmol.evaluation.targets import molecule_format
@@ -84,3 +86,18 @@ def test_the_evaluation_section_is_replaced_or_added():
     card = "# Model\n\n## Evaluation\n\nNot evaluated yet.\n\n## Limitations\n\n- some\n"
     assert replace_evaluation_section(card, "| a |") == "# Model\n\n## Evaluation\n\n| a |\n\n## Limitations\n\n- some\n"
     assert replace_evaluation_section("# Model\n", "| a |") == "# Model\n\n## Evaluation\n\n| a |\n\n"
+
+
+@pytest.mark.parametrize("number", PAPER_TABLES)
+def test_a_paper_table_renders_every_published_cell(number):
+    table = paper_table(number)
+    markdown = render_table(table, {}, EvaluationSettings(model="m", dataset="d", config="c", sample=True), [])
+    published = [result for result in PAPER_RESULTS if result.table == f"Table {number}"]
+    assert published and len(table.rows) * len(table.columns) >= len(published)
+    body = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| |")]
+    assert len(body) == len(table.rows)
+    for result in published:  # every published number sits in its row, in its column
+        row = next(row for row in table.rows if table.published(row).get((result.task, result.metric)) == result)
+        line = next(line for line in body if line.startswith(f"| {row.label} |"))
+        column = table.columns.index((result.task, result.metric))
+        assert line.split(" | ")[1 + column].rstrip(" |") == f"– / {result.printed}"

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 
-import psutil
 import pytest
 import torch
 import yaml
@@ -15,6 +14,7 @@ from safetensors.torch import load_file
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from modeling_instructmol import InstructMolForConditionalGeneration
+from launch import run_in_own_session
 from tests_paths import REPO_ROOT
 
 QUICKSTART_RECIPES = REPO_ROOT / "recipes" / "quickstart"
@@ -30,23 +30,6 @@ def tiny_data_dir(tmp_path_factory):
         check=True, capture_output=True,
     )
     return output
-
-
-def run_in_own_session(command: list[str], timeout: float, marker: str) -> subprocess.CompletedProcess:
-    """Runs a command; on timeout kills every process whose command line holds `marker` (a path unique to this
-    run): torch's launcher starts its workers in sessions of their own, so killing its process group misses them,
-    and a worker left alive would hold the output pipes open forever."""
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for running in psutil.process_iter(["cmdline"]):
-                if marker in " ".join(running.info["cmdline"] or []):
-                    running.kill()
-            process.communicate(timeout=60)
-            raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, recipes=QUICKSTART_RECIPES,

@@ -6,7 +6,12 @@
 
 import hashlib
 import logging
+from collections.abc import Callable
+from contextlib import ExitStack
 
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import set_seed
 
@@ -22,10 +27,12 @@ from .loading import (
     load_evaluation_split,
     load_model_and_processor,
     reads_molecules,
+    train_split_inchikeys,
     train_split_means,
 )
+from ..data.leakage import row_inchikeys
 from .model_card import local_card_path, update_model_card
-from .predictions import PredictionStore, exclusive_output, prediction_record
+from .predictions import PredictionStore, exclusive_output, merge_shard_files, prediction_record, shard_name
 from .report import write_report
 from .scoring import score_records
 from .settings import EvaluationSettings
@@ -86,8 +93,45 @@ def generate_missing(model, processor, rows: list[dict], store: PredictionStore,
     progress.close()
 
 
+def without_train_molecules(rows: list[dict], settings: EvaluationSettings) -> tuple[list[dict], int]:
+    """The rows none of whose molecules (by InChIKey) is in the config's train split, and how many were dropped."""
+    train_keys = train_split_inchikeys(settings.dataset, settings.config)
+    kept = [row for row in rows if not train_keys.intersection(row_inchikeys(row["smiles"]))]
+    logger.info("--exclude-train-overlap: %d of %d rows hold a train molecule and are left out",
+                len(rows) - len(kept), len(rows))
+    return kept, len(rows) - len(kept)
+
+
+def process_state() -> PartialState:
+    """This process's place in an `accelerate launch` (one process otherwise). Without a GPU, accelerate joins the
+    processes only when told `cpu=True` (else each process believes it runs alone)."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def on_main_process(state: PartialState, action: Callable[[], None]) -> None:
+    """Runs `action` on the main process only; when it fails, every process fails with its message (instead of
+    waiting for the main process forever), then all go on together."""
+    failure = None
+    if state.is_main_process:
+        try:
+            action()
+        except (ValueError, OSError) as error:
+            if state.num_processes == 1:
+                raise
+            failure = error
+    if state.num_processes > 1:
+        [message] = broadcast_object_list([one_line(failure) if failure else None])
+        if failure:
+            raise failure
+        if message:
+            raise ValueError(f"the main process stopped: {message}")
+
+
 def run_evaluation(settings: EvaluationSettings) -> dict:
     """Runs one evaluation and returns the summary written to `metrics.json`.
+
+    Under `accelerate launch` (several processes) each process generates every n-th row into its own shard file;
+    the main process merges them, scores and reports, and returns the summary (the others return {}).
 
     Raises:
         ValueError / FileNotFoundError: naming a missing model, dataset, config, split or column, an unknown task
@@ -103,6 +147,12 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
     if not rows:
         raise ValueError(f"the split {settings.split!r} of {settings.dataset!r} (config {settings.config!r}) is empty")
     check_rows(rows)
+    excluded = None
+    if settings.exclude_train_overlap:
+        rows, excluded = without_train_molecules(rows, settings)
+        if not rows:
+            raise ValueError(f"every row of the split {settings.split!r} holds a molecule of the train split: "
+                             "nothing is left to evaluate with --exclude-train-overlap")
     if any(row["images"] for row in rows) and not reads_molecules(settings.model):
         raise ValueError(
             f"{settings.model} is a plain language model: it reads text only. Evaluate it on a text-only `_s` config "
@@ -110,12 +160,26 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
         )
     check_scoring_resources(rows, settings)
     max_new_tokens = settings.max_new_tokens or default_max_new_tokens(rows)
-    with exclusive_output(settings.output):
-        settings.check_or_record_run(max_new_tokens, model_fingerprint(settings.model))
-        store = PredictionStore(settings.output)
-        if store.missing(rows):
-            model, processor = load_model_and_processor(settings.model, dtype=settings.dtype)
-            generate_missing(model, processor, rows, store, settings, max_new_tokens)
+    state = process_state()
+    with ExitStack() as held:
+        def claim_output() -> None:
+            held.enter_context(exclusive_output(settings.output))
+            settings.check_or_record_run(max_new_tokens, model_fingerprint(settings.model))
+            merge_shard_files(settings.output, rows)  # what an interrupted sharded run left
+
+        on_main_process(state, claim_output)
+        shard = shard_name(state.process_index, state.num_processes) if state.num_processes > 1 else None
+        own_rows = rows[state.process_index :: state.num_processes]
+        store = PredictionStore(settings.output, shard=shard)
+        if store.missing(own_rows):
+            model, processor = load_model_and_processor(settings.model, dtype=settings.dtype, device=state.device)
+            generate_missing(model, processor, own_rows, store, settings, max_new_tokens)
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return {}
+        if shard is not None:
+            merge_shard_files(settings.output, rows)
+            store = PredictionStore(settings.output)
 
         has_regression = any(TASKS[row["task"]].metric == REGRESSION for row in rows)
         evaluations = score_records(
@@ -124,7 +188,7 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
             caption_tokenizer=settings.caption_tokenizer,
             train_means=train_split_means(settings.dataset, settings.config) if has_regression else None,
         )
-        summary = write_report(settings, max_new_tokens, evaluations)
+        summary = write_report(settings, max_new_tokens, evaluations, excluded_train_overlap=excluded)
     if settings.update_card:
         logger.info("Updated the model card %s", update_model_card(settings, evaluations))
     logger.info("Wrote %s", settings.output)

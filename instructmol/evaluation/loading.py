@@ -20,6 +20,7 @@ from datasets import (
 
 from processing_instructmol import MOLECULE_TOKEN, InvalidMoleculeError, MolecularGraphFeaturizer
 
+from ..data.leakage import row_inchikeys
 from ..errors import one_line
 from ..merge import (
     ADAPTER_CONFIG,
@@ -53,8 +54,9 @@ def reads_molecules(name_or_path: str) -> bool:
     return is_instructmol_folder(model_dir)
 
 
-def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto"):
-    """A model in eval mode on the best device, and its processor.
+def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto",
+                              device: str | torch.device | None = None):
+    """A model in eval mode on `device` (default: the best one), and its processor.
 
     `name_or_path` is an InstructMol model (folder or Hub repo, loaded with its own code through `AutoModel`), a
     plain causal LM (a text-only baseline, with a `TextOnlyProcessor`), or an adapter folder on either (base +
@@ -79,7 +81,7 @@ def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto
         processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
     else:
         processor = TextOnlyProcessor(AutoTokenizer.from_pretrained(processor_dir))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), processor
 
 
@@ -196,6 +198,19 @@ def check_rows(rows: list[dict]) -> None:
             for row in task_rows:
                 if parse_molecule(to_smiles(row["target"], input_format)) is None:
                     raise ValueError(f"Row {row['id']!r}: the target {row['target']!r} is not a valid {input_format} molecule")
+
+
+def train_split_inchikeys(dataset: str, config: str) -> set[str]:
+    """The InChIKeys of the molecules of the config's train split (by each row's `smiles`).
+
+    Raises:
+        ValueError: the config has no train split to compare with.
+    """
+    if TRAIN_SPLIT not in get_dataset_split_names(dataset, config):
+        raise ValueError(f"--exclude-train-overlap compares with the train split, and {dataset!r} (config {config!r}) "
+                         "has none")
+    smiles = load_split_uncached(dataset, config, TRAIN_SPLIT).select_columns(["smiles"])[:]["smiles"]
+    return {key for row in smiles for key in row_inchikeys(row)}
 
 
 def train_split_means(dataset: str, config: str) -> dict[str, float] | None:

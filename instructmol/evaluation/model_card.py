@@ -48,9 +48,21 @@ def eval_results(settings: EvaluationSettings, evaluations: list[TaskEvaluation]
                 metric_type=row.key,
                 metric_name=row.display.label,
                 metric_config=row.scope,
+                metric_args={"decoding": settings.decoding_record["strategy"],
+                             **{key: value for key, value in settings.decoding_record.items()
+                                if key != "strategy" and value is not None}},
                 metric_value=round(row.displayed_value, 6),
             ))
     return results
+
+
+def decoding_text(metric_args: dict | None) -> str:
+    """A result's decoding in words, from its `metric_args` ("not recorded" for results written before)."""
+    if not metric_args or "decoding" not in metric_args:
+        return "not recorded"
+    if metric_args["decoding"] == "sampling":
+        return f"sampling, temperature {metric_args.get('temperature')}, seed {metric_args.get('seed')}"
+    return metric_args["decoding"]
 
 
 def merge_results(existing: list[EvalResult], new: list[EvalResult]) -> list[EvalResult]:
@@ -63,10 +75,10 @@ def evaluation_table(results: list[EvalResult]) -> str:
     """The "## Evaluation" section's Markdown table of every result in the card."""
     lines = [("Results of `instructmol evaluate` (the full report, with the paper's numbers alongside, is written "
               "next to the predictions)."), "",
-             "| dataset | config | split | task | metric | value |", "|---|---|---|---|---|---:|"]
+             "| dataset | config | split | task | metric | decoding | value |", "|---|---|---|---|---|---|---:|"]
     for result in results:
         lines.append(f"| {result.dataset_type} | {result.dataset_config} | {result.dataset_split} | {result.task_name} | "
-                     f"{result.metric_name} | {result.metric_value:.4g} |")
+                     f"{result.metric_name} | {decoding_text(result.metric_args)} | {result.metric_value:.4g} |")
     return "\n".join(lines)
 
 

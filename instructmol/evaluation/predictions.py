@@ -5,12 +5,18 @@ answer), `target`, `row_fingerprint` (a hash of the row's inputs and target: a r
 that changed since) and `p_yes` for Yes/No tasks. Records are keyed by (task, id). A run killed while writing leaves
 at most one unfinished last line (possibly cut inside a character); it is dropped when the file is opened again, and
 that row is generated anew. One run at a time writes to a folder (a lock file).
+
+A sharded run (`accelerate launch`, several processes) has each process append to its own
+`predictions.shard-<rank>-of-<processes>.jsonl`; when all are done the main process merges them into
+`predictions.jsonl` in row order and removes them. Shard files left by an interrupted sharded run are merged before
+the next run starts, so every kind of rerun resumes from them.
 """
 
 import fcntl
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +26,7 @@ from processing_instructmol import flatten_content
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.jsonl"
+SHARD_FILES = "predictions.shard-*.jsonl"
 LOCK_FILE = ".instructmol-evaluate.lock"
 RECORD_KEYS = ("id", "task", "prediction", "target", "row_fingerprint")
 
@@ -75,36 +82,45 @@ def exclusive_output(folder: str | Path) -> Iterator[Path]:
         yield folder
 
 
+def shard_name(rank: int, processes: int) -> str:
+    return f"shard-{rank}-of-{processes}"
+
+
 class PredictionStore:
     """The records of `<folder>/predictions.jsonl`: those already there, and those appended now.
 
     Args:
         folder: the evaluation's output folder (created if needed).
+        shard: this process's shard (`shard_name`) in a sharded run: records are appended to its own file, and
+            those of `predictions.jsonl` count as done too.
 
     Raises:
         ValueError: naming the file and line of a record that is not a JSON object with `RECORD_KEYS`.
     """
 
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / PREDICTIONS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: str | Path, shard: str | None = None):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / (PREDICTIONS_FILE if shard is None else f"predictions.{shard}.jsonl")
         self.records: dict[tuple[str, str], dict] = {}
-        if self.path.exists():
-            self._read()
+        for path in dict.fromkeys([folder / PREDICTIONS_FILE, self.path]):
+            if path.exists():
+                self.read(path)
 
-    def _read(self) -> None:
-        data = self.path.read_bytes()
+    def read(self, path: Path) -> None:
+        """Adds the records of a predictions file (dropping its unfinished last line, if any)."""
+        data = path.read_bytes()
         complete, _, unfinished = data.rpartition(b"\n")
         if unfinished:  # a run died in the middle of this line: forget it, its row will be generated again
-            logger.warning("Dropping the unfinished last line of %s (an interrupted run wrote it)", self.path)
-            with open(self.path, "r+b") as file:
+            logger.warning("Dropping the unfinished last line of %s (an interrupted run wrote it)", path)
+            with open(path, "r+b") as file:
                 file.truncate(len(data) - len(unfinished))
         for number, line in enumerate(complete.split(b"\n") if complete else [], start=1):
-            record = self._parse(line, number)
+            record = self._parse(line, f"{path} line {number}")
             self.records[record_key(record)] = record
 
-    def _parse(self, line: bytes, number: int) -> dict:
-        where = f"{self.path} line {number}"
+    @staticmethod
+    def _parse(line: bytes, where: str) -> dict:
         try:
             record = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -145,3 +161,26 @@ class PredictionStore:
     def records_for(self, rows: list[dict]) -> list[dict]:
         """The records of `rows`, in the rows' order (every row must have one)."""
         return [self.records[record_key(row)] for row in rows]
+
+    def rewrite(self, rows: list[dict]) -> None:
+        """Rewrites the file with every record: those of `rows` in their order, then any others (atomically)."""
+        ordered = {record_key(row): self.records[record_key(row)] for row in rows if record_key(row) in self.records}
+        ordered.update(self.records)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.writelines(json.dumps(record, ensure_ascii=True) + "\n" for record in ordered.values())
+        os.replace(temporary, self.path)
+
+
+def merge_shard_files(folder: str | Path, rows: list[dict]) -> int:
+    """Folds every shard file of `folder` into `predictions.jsonl` (in the order of `rows`) and removes them; returns
+    how many shard files there were. Only while no process writes to the folder."""
+    shard_paths = sorted(Path(folder).glob(SHARD_FILES))
+    if shard_paths:
+        store = PredictionStore(folder)
+        for path in shard_paths:
+            store.read(path)
+        store.rewrite(rows)
+        for path in shard_paths:
+            path.unlink()
+    return len(shard_paths)

@@ -190,15 +190,26 @@ def finite_or_none(value):
     return value
 
 
-def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations: list[TaskEvaluation]) -> dict:
-    """Writes the figures, `metrics.json` and `report.md` into `settings.output`; returns what metrics.json holds."""
+def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations: list[TaskEvaluation],
+                 excluded_train_overlap: int | None = None) -> dict:
+    """Writes the figures, `metrics.json` and `report.md` into `settings.output`; returns what metrics.json holds.
+
+    `excluded_train_overlap`: how many rows `--exclude-train-overlap` left out (None: the option was not given).
+    """
     folder = settings.output
     summary = {
         "model": settings.model, "dataset": settings.dataset, "config": settings.config, "split": settings.split,
-        "command": settings.command_line(), "decoding": settings.decoding, "max_new_tokens": max_new_tokens,
+        "command": settings.command_line(), "decoding": settings.decoding_record, "max_new_tokens": max_new_tokens,
         "batch_size": settings.batch_size, "mode": settings.mode,
-        "rows": sum(len(evaluation.records) for evaluation in evaluations), "evaluations": {},
+        "rows": sum(len(evaluation.records) for evaluation in evaluations),
+        "excluded_train_overlap": excluded_train_overlap, "evaluations": {},
     }
+    # Every reported number flat, in its printed unit too: what `--paper-table` and other tools read.
+    summary["results"] = [
+        {"task": row.scope, "metric": row.key, "label": row.display.label, "value": row.value,
+         "displayed": format_value(row.value, row.display)}
+        for evaluation in evaluations for row in metric_rows(evaluation)
+    ]
     sections = []
     for evaluation in evaluations:
         figures, figure_notes = write_plots(evaluation, folder)
@@ -216,6 +227,8 @@ def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations:
         f"| model | `{settings.model}` |",
         f"| dataset | `{settings.dataset}`, config `{settings.config}`, split `{settings.split}` |",
         f"| rows evaluated | {summary['rows']} |",
+        *([f"| left out: molecule in the train split (--exclude-train-overlap) | {excluded_train_overlap} |"]
+          if excluded_train_overlap is not None else []),
         f"| decoding | {settings.decoding}, at most {max_new_tokens} new tokens, batches of {settings.batch_size} |",
         f"| molecule generation recipe | mode {settings.mode} |",
         f"| command | `{summary['command']}` |",

@@ -30,6 +30,7 @@ class EvaluationSettings:
     caption_tokenizer: str = DEFAULT_TOKENIZER
     update_card: bool = False
     dtype: str = "auto"
+    exclude_train_overlap: bool = False
 
     def __post_init__(self) -> None:
         if self.output is None:
@@ -49,6 +50,13 @@ class EvaluationSettings:
         """How answers are decoded, in words."""
         return f"sampling, temperature {self.temperature}, seed {self.seed}" if self.sample else "greedy"
 
+    @property
+    def decoding_record(self) -> dict:
+        """How answers are decoded, as metrics.json and the model card's results record it."""
+        if self.sample:
+            return {"strategy": "sampling", "temperature": self.temperature, "seed": self.seed}
+        return {"strategy": "greedy", "temperature": None, "seed": None}
+
     def generate_kwargs(self) -> dict:
         """The decoding arguments of `model.generate` (a greedy run clears sampling defaults of the model's config)."""
         if self.sample:
@@ -66,6 +74,8 @@ class EvaluationSettings:
         arguments += ["--mode", self.mode, "--caption-tokenizer", self.caption_tokenizer, "--dtype", self.dtype]
         if self.limit is not None:
             arguments += ["--limit", str(self.limit)]
+        if self.exclude_train_overlap:
+            arguments.append("--exclude-train-overlap")
         if self.update_card:
             arguments.append("--update-card")
         return shlex.join(arguments)
