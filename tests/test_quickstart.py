@@ -8,6 +8,7 @@ from importlib.util import find_spec
 
 import pytest
 import torch
+from datasets import load_dataset
 from safetensors.torch import load_file
 from transformers.trainer_utils import validate_quantization_for_training
 
@@ -33,9 +34,10 @@ def test_an_llm_loaded_from_gguf_is_a_plain_trainable_model():
 SHORTENED = ["--num-molecules", "24", "--num-qm9", "60", "--llm-layers", "2", "--max-steps", "2", "--eval-limit", "6"]
 
 
-def run_shortened_quickstart(output, seed: int) -> subprocess.CompletedProcess:
+def run_shortened_quickstart(output, seed: int, *options: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "instructmol.cli", "quickstart", "--output", str(output), *SHORTENED, "--seed", str(seed)],
+        [sys.executable, "-m", "instructmol.cli", "quickstart", "--output", str(output), *SHORTENED, "--seed", str(seed),
+         *options],
         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -69,3 +71,29 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(tmp_p
     # The same command again: the same data, weights, answers and numbers.
     run_shortened_quickstart(tmp_path / "again", seed=7)
     assert seeded_outcome(tmp_path / "again") == seeded_outcome(output)
+
+
+@needs_smollm2
+def test_the_text_only_variant_trains_the_llm_alone_on_the_selfies_string(tmp_path):
+    output = tmp_path / "quickstart-s"
+    result = run_shortened_quickstart(output, 7, "--variant", "s")
+    results = json.loads((output / "results.json").read_text())
+    assert results["settings"]["variant"] == "s" and results["num_test"] == 6
+    # No stage 1 and no merge: LoRA on the plain LLM (no projector in the adapter), the GIN kept for the ridge only.
+    assert not (output / "stage1").exists() and not (output / "merged").exists()
+    adapter_config = json.loads((output / "stage2" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(output / "init-llm")
+    assert not any("projector" in name for name in load_file(output / "stage2" / "adapter_model.safetensors"))
+    assert "`gap_s` (LoRA-tuned LLM)" in result.stdout
+    # It learnt from, and was evaluated on, prompts holding the SELFIES string and no graph.
+    rows = load_dataset(str(output / "data"), "gap_s", split="test", cache_dir=str(tmp_path / "cache"))
+    assert "images" not in rows.column_names
+    assert all("The compound SELFIES sequence is: [" in row["prompt"][0]["content"] for row in rows)
+
+
+@needs_smollm2
+def test_the_graph_and_string_variant_trains_on_gap_gs(tmp_path):
+    output = tmp_path / "quickstart-gs"
+    result = run_shortened_quickstart(output, 7, "--variant", "gs")
+    assert json.loads((output / "results.json").read_text())["settings"]["variant"] == "gs"
+    assert "`gap_gs` (InstructMol-GS)" in result.stdout and (output / "merged").is_dir()

@@ -11,8 +11,10 @@ from processing_instructmol import VICUNA_CHAT_TEMPLATE
 from tests_paths import REPO_ROOT
 
 TRAINING_RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
-INSTRUCTMOL_RECIPES = [path for path in TRAINING_RECIPES if "baselines" not in path.parts]
 BASELINE_RECIPES = sorted((REPO_ROOT / "recipes" / "baselines").glob("*.yaml"))
+# Plain causal LMs with LoRA on `_s` configs: the paper's baselines and the quickstart's text-only variant.
+TEXT_ONLY_RECIPES = [*BASELINE_RECIPES, REPO_ROOT / "recipes" / "quickstart" / "stage2_s.yaml"]
+INSTRUCTMOL_RECIPES = [path for path in TRAINING_RECIPES if path not in TEXT_ONLY_RECIPES]
 ACCELERATE_CONFIGS = sorted((REPO_ROOT / "recipes" / "accelerate").glob("*.yaml"))
 PROJECTOR_ONLY_RECIPES = {"stage1.yaml", "quickstart/stage1.yaml", "ablations/mlp_projector_stage1.yaml",
                           "ablations/vicuna13b_stage1.yaml", "ablations/frozen_llm_stage2.yaml"}
@@ -38,8 +40,8 @@ def test_there_is_a_recipe_for_each_stage_task_and_ablation():
     assert {path.name for path in ACCELERATE_CONFIGS} >= {"multi_gpu.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml"}
 
 
-# What datasets/quickstart.py builds: the registry's `alignment` and `gap` from offline sources, graph only.
-QUICKSTART_CONFIGS = {"alignment_g", "gap_g"}
+# What datasets/quickstart.py builds: the registry's `alignment` (graph only) and `gap` (every variant).
+QUICKSTART_CONFIGS = {"alignment_g", "gap_g", "gap_gs", "gap_s"}
 
 
 def builder_configs(dataset_path: str) -> set[str]:
@@ -89,7 +91,7 @@ def test_each_tasks_recipe_trains_it_for_the_papers_epochs(task):
 @pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(REPO_ROOT / "recipes").as_posix())
 def test_recipe_parses_with_trls_own_parser(path):
     script_args, training_args, model_args, mixture_args = parse_recipe(path)
-    assert training_args.trust_remote_code or path in BASELINE_RECIPES  # a plain LLM needs no remote code
+    assert training_args.trust_remote_code or path in TEXT_ONLY_RECIPES  # a plain LLM needs no remote code
     assert training_args.max_length is None  # truncation could cut a molecule's <mol> tokens, or an answer
     assert training_args.completion_only_loss
     assert bool(script_args.dataset_name) != bool(mixture_args.datasets)
@@ -185,3 +187,13 @@ def test_each_ablation_changes_only_what_its_header_says(name):
         assert ablation["model_init_kwargs"] == {**main["model_init_kwargs"], "freeze_llm": True}
     if name.endswith("stage2") or name == "without_stage1":  # Table 10 measures every ablation on ChEBI-20
         assert ablation["dataset_config"] == "description_g"
+
+
+def test_the_quickstart_text_only_recipe_differs_from_stage2_only_in_model_and_input():
+    graph, text = (yaml.safe_load((REPO_ROOT / "recipes" / "quickstart" / name).read_text())
+                   for name in ("stage2.yaml", "stage2_s.yaml"))
+    changed = {"model_name_or_path", "model_init_kwargs", "dataset_config", "trust_remote_code", "lora_modules_to_save"}
+    assert {key: value for key, value in graph.items() if key not in changed} == \
+        {key: value for key, value in text.items() if key not in changed}
+    assert text["dataset_config"] == "gap_s" and text["model_init_kwargs"] == {"dtype": "float32"}
+    assert "trust_remote_code" not in text and "lora_modules_to_save" not in text

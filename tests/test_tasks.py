@@ -5,7 +5,7 @@ import re
 import pytest
 
 from instructmol import metrics
-from instructmol.data import BuildOptions, build_task, candidate, candidates_dataset, resolve_molecules
+from instructmol.data import BuildOptions, build_task, candidate, candidates_dataset, instruction_text, resolve_molecules
 from instructmol.evaluation.loading import check_rows
 from instructmol.evaluation.paper_results import PAPER_RESULTS
 from instructmol.evaluation.scoring import score_records
@@ -119,3 +119,13 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
                for row in rows]
     [evaluation] = score_records(records)
     assert evaluation.name == "clintox" and evaluation.metrics["roc_auc"] == 1.0
+
+
+@pytest.mark.parametrize("variant", ["gs", "s"])
+def test_a_prompt_that_writes_the_molecule_refuses_a_row_without_its_text(variant):
+    # A builder that checked its molecules without needs_text would otherwise write "...sequence is: " and nothing.
+    with pytest.raises(ValueError, match="row 'm1': the gap_.* prompt writes the molecule as text, and the row has none"):
+        instruction_text(TASKS["gap"], variant, BuildOptions(), row_id="m1", record_instruction="What is the gap?",
+                         molecule_text="")
+    assert instruction_text(TASKS["gap"], variant, BuildOptions(), row_id="m1", record_instruction="What is the gap?",
+                            molecule_text="[C][O]").endswith("The compound SELFIES sequence is: [C][O]")

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..arguments import positive_int
-from ..quickstart import QuickstartSettings, run_quickstart
+from ..quickstart import GAP, QuickstartSettings, run_quickstart
 
 HELP = "the README's main command: build, train, evaluate and ask a small InstructMol on CPU"
 
@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of every draw (data sample and splits, GIN, projector and LoRA init, data order): "
                         "the same command gives the same numbers on the same machine")
+    parser.add_argument("--variant", choices=list(GAP.variants), default=defaults.variant,
+                        help="g: the graph (InstructMol-G); gs: the graph and the SELFIES string (InstructMol-GS); "
+                        "s: the LLM alone, with LoRA, on the SELFIES string (the text-only baseline)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -31,5 +34,6 @@ def run(args: argparse.Namespace) -> None:
         max_steps=args.max_steps,
         eval_limit=args.eval_limit,
         seed=args.seed,
+        variant=args.variant,
     )
     run_quickstart(args.output, settings)

@@ -128,6 +128,9 @@ def instruction_text(
         text = ""
     else:
         raise ValueError(f"task {task.name!r}: unknown instruction source {prompt.instruction!r}")
+    if prompt.suffix and "{molecule}" in prompt.suffix and not molecule_text:
+        raise ValueError(f"row {row_id!r}: the {task.name}_{variant} prompt writes the molecule as text, and the row "
+                         "has none (the builder must check its molecules with needs_text=True)")
     fields = suffix_fields(task, molecule_text, options)
     if prompt.suffix and (prompt.suffix_needs is None or fields[prompt.suffix_needs]):
         text += prompt.suffix.format(**fields)
