@@ -40,7 +40,9 @@ setup(
     ],
     extras_require={
         "quickstart": ["gguf>=0.17", "qm9pack>=1.0"],
-        "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0"],
+        "demo": ["gradio>=6.0"],
+        "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0", "gradio>=6.0", "gradio_client>=2.0",
+                 "selenium>=4.20"],
     },
     entry_points={"console_scripts": ["instructmol=instructmol.cli:main"]},
 )

@@ -149,6 +149,8 @@ class Task:
         labels: for a multi-label task (one Yes/No row per molecule and label), each label's source column ->
             what a positive molecule is, in words (the question asks it, see `label_question`); a task whose
             labels are read from its source (ToxCast's 617 assays) holds `{}`. None for other tasks.
+        example_instruction: for a task whose rows take their instruction from the source record, a typical one
+            (Mol-Instructions' wording): what the demo's preset asks.
     """
 
     name: str
@@ -167,6 +169,7 @@ class Task:
     group: str | None = None
     legacy_names: tuple[str, ...] = field(default=())
     labels: dict[str, str] | None = None
+    example_instruction: str | None = None
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -184,7 +187,7 @@ def with_string_only(prompts: dict[str, Prompt]) -> dict[str, Prompt]:
     return {**prompts, STRING_ONLY: prompts[GRAPH_AND_STRING]}
 
 
-def _qm9_task(prop: str, title: str, column: str) -> Task:
+def _qm9_task(prop: str, title: str, column: str, example_instruction: str) -> Task:
     return Task(
         name=prop,
         title=f"QM9 {title}",
@@ -202,6 +205,7 @@ def _qm9_task(prop: str, title: str, column: str) -> Task:
         recipe="stage2/qm9.yaml",
         group="qm9",
         legacy_names=(f"qm9_{prop}",),
+        example_instruction=example_instruction,
     )
 
 
@@ -342,9 +346,10 @@ TASKS: dict[str, Task] = {
             recipe="stage2/description.yaml",
             legacy_names=("chebi20_description",),
         ),
-        _qm9_task("homo", "HOMO energy", "HOMO"),
-        _qm9_task("lumo", "LUMO energy", "LUMO"),
-        _qm9_task("gap", "HOMO-LUMO gap", "Δε"),
+        _qm9_task("homo", "HOMO energy", "HOMO", "What is the HOMO energy of this molecule?"),
+        _qm9_task("lumo", "LUMO energy", "LUMO", "Please provide the LUMO energy value for this molecule."),
+        _qm9_task("gap", "HOMO-LUMO gap", "Δε", "Please provide the energy separation between the highest occupied "
+                  "and lowest unoccupied molecular orbitals (HOMO-LUMO gap) of this molecule."),
         _moleculenet_task("bace", "BACE", "BACE"),
         _moleculenet_task("bbbp", "BBBP", "BBBP"),
         _moleculenet_task("hiv", "HIV", "HIV"),
@@ -371,6 +376,7 @@ TASKS: dict[str, Task] = {
             epochs=10,
             recipe="stage2/forward.yaml",
             legacy_names=("forward_reaction_prediction",),
+            example_instruction="With the provided reactants and reagents, propose a potential product.",
         ),
         Task(
             name="retrosynthesis",
@@ -387,6 +393,7 @@ TASKS: dict[str, Task] = {
             paper_column="Retrosynthesis",
             epochs=10,
             recipe="stage2/retrosynthesis.yaml",
+            example_instruction="Please suggest potential reactants for the given product.",
         ),
         Task(
             name="reagent",
@@ -406,6 +413,8 @@ TASKS: dict[str, Task] = {
             epochs=10,
             recipe="stage2/reagent.yaml",
             legacy_names=("reagent_prediction",),
+            example_instruction="Please suggest some possible reagents that could have been used in the following "
+            "chemical reaction.",
         ),
     )
 }

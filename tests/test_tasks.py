@@ -13,6 +13,7 @@ from instructmol.tasks import (
     CLASSIFICATION,
     COMPOUND_SEQUENCE,
     FROM_POOL,
+    FROM_RECORD,
     GRAPH_AND_STRING,
     GRAPH_ONLY,
     GROUPS,
@@ -129,3 +130,9 @@ def test_a_prompt_that_writes_the_molecule_refuses_a_row_without_its_text(varian
                          molecule_text="")
     assert instruction_text(TASKS["gap"], variant, BuildOptions(), row_id="m1", record_instruction="What is the gap?",
                             molecule_text="[C][O]").endswith("The compound SELFIES sequence is: [C][O]")
+
+
+def test_every_task_whose_rows_take_the_records_instruction_has_an_example_of_it():
+    for task in TASKS.values():  # a multi-label task's record instruction is its label's question (label_question)
+        takes_record = any(prompt.instruction == FROM_RECORD for prompt in task.prompts.values())
+        assert bool(task.example_instruction) == (takes_record and task.labels is None), task.name

@@ -19,6 +19,22 @@ def batches(items: list, batch_size: int) -> Iterator[list]:
         yield items[start : start + batch_size]
 
 
+def prompt_inputs(processor, conversations: list[list[dict]], device: torch.device | str):
+    """The model inputs of conversations ending in a user turn, left-padded (every answer starts right after its
+    prompt), with the assistant turn opened: `input_ids` `[batch, prompt length]` and the graph tensors."""
+    processor.tokenizer.padding_side = "left"
+    return processor.apply_chat_template(
+        conversations,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        # As TRL's collator tokenized the rendered prompts in training: the chat template writes every special
+        # token itself, and a tokenizer that adds a BOS (Llama's) would otherwise prepend one training never had.
+        processor_kwargs={"padding": True, "add_special_tokens": False},
+    ).to(device)
+
+
 @torch.no_grad()
 def generate_answers(
     model,
@@ -35,20 +51,10 @@ def generate_answers(
     `model.generate` (greedy unless `do_sample=True`).
     """
     rows = list(rows)
-    processor.tokenizer.padding_side = "left"
     generate_kwargs.setdefault("do_sample", False)
     bar = tqdm(total=len(rows), desc="Generating", unit="prompt", disable=not progress)
     for batch in batches(rows, batch_size):
-        inputs = processor.apply_chat_template(
-            [row_conversation(row) for row in batch],
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            # As TRL's collator tokenized the rendered prompts in training: the chat template writes every special
-            # token itself, and a tokenizer that adds a BOS (Llama's) would otherwise prepend one training never had.
-            processor_kwargs={"padding": True, "add_special_tokens": False},
-        ).to(model.device)
+        inputs = prompt_inputs(processor, [row_conversation(row) for row in batch], model.device)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
         yield from (answer.strip() for answer in processor.post_process_generation(generated, inputs["input_ids"].shape[1]))
         bar.update(len(batch))

@@ -58,10 +58,8 @@ class EvaluationSettings:
         return {"strategy": "greedy", "temperature": None, "seed": None}
 
     def generate_kwargs(self) -> dict:
-        """The decoding arguments of `model.generate` (a greedy run clears sampling defaults of the model's config)."""
-        if self.sample:
-            return {"do_sample": True, "temperature": self.temperature}
-        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        """The decoding arguments of `model.generate`."""
+        return decoding_kwargs(self.sample, self.temperature)
 
     def command_line(self) -> str:
         """The `instructmol evaluate` command that repeats this run, every option spelled out."""
@@ -110,6 +108,14 @@ class EvaluationSettings:
             return
         self.output.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def decoding_kwargs(sample: bool, temperature: float) -> dict:
+    """`model.generate`'s decoding arguments: sampling at `temperature`, or greedy (which clears the sampling
+    defaults a model's generation config may hold)."""
+    if sample:
+        return {"do_sample": True, "temperature": temperature}
+    return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
 
 def read_run_file(path: Path) -> dict:
