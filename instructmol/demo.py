@@ -447,7 +447,8 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
                     reaction_image = gr.Image(label="Reaction", type="pil")
                     input_note = gr.Markdown(elem_id="input-note")
             with gr.Row():
-                preset = gr.Dropdown(list(PRESETS), value=TASKS["description"].title, label="Task preset")
+                preset = gr.Dropdown(list(PRESETS), value=TASKS["description"].title, label="Task preset",
+                                     elem_id="preset")
                 variant = gr.Radio(list(VARIANTS), value=VARIANT_TITLES[GRAPH_ONLY],
                                    label="Prompt (as the model was trained)")
                 run = gr.Button("Run preset", variant="primary", elem_id="run-preset")
