@@ -23,6 +23,7 @@ from instructmol.tasks import (
     Prompt,
     Task,
     get_task,
+    with_string_only,
 )
 from processing_instructmol import flatten_content
 from tests_paths import REPO_ROOT
@@ -93,33 +94,38 @@ def test_no_other_module_keeps_a_task_list():
 
 
 def test_adding_a_task_is_one_registry_entry(monkeypatch):
-    """A new Yes/No task (as the README's "Add a task" shows): candidates from its source, then the registry does
-    the rest: rows, the card's differences, the evaluator's checks and metric."""
-    pool = ("Is this molecule toxic in clinical trials? Answer Yes or No.",)
-    monkeypatch.setitem(TASKS, "clintox", Task(
-        name="clintox", title="MoleculeNet ClinTox", builder="datasets/moleculenet.py",
-        source="MoleculeNet CSV (DeepChem)", graphs=WHOLE_INPUT,
-        prompts={GRAPH_ONLY: Prompt(FROM_POOL, pool), GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)},
-        answer="Yes or No", metric=CLASSIFICATION, max_new_tokens=8, paper_table="Table 11", paper_column="ClinTox",
-        epochs=10, recipe="stage2/clintox.yaml",
+    """The README's "Add a task" example, MoleculeNet MUV as a Yes/No task: candidates from its source, then the
+    registry does the rest: rows of every variant, the card's differences, the evaluator's checks and metric."""
+    assert "muv" not in TASKS  # the example adds a task the registry does not have
+    muv_pool = ("Is this molecule active in the MUV assay? Answer Yes or No.",)
+    monkeypatch.setitem(TASKS, "muv", Task(
+        name="muv", title="MoleculeNet MUV", builder="datasets/moleculenet.py", source="MoleculeNet CSV (DeepChem)",
+        graphs=WHOLE_INPUT,
+        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_POOL, muv_pool),
+                                  GRAPH_AND_STRING: Prompt(FROM_POOL, muv_pool, suffix=COMPOUND_SEQUENCE)}),
+        answer="Yes or No", metric=CLASSIFICATION, max_new_tokens=8, paper_table=None, paper_column=None,
+        epochs=10, recipe="stage2/muv.yaml",
     ))
     molecules = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN"]
     candidates = candidates_dataset([
-        candidate(row_id=str(index), task="clintox", split="test", molecule_input=smiles,
+        candidate(row_id=str(index), task="muv", split="test", molecule_input=smiles,
                   target="Yes" if index % 2 else "No")
         for index, smiles in enumerate(molecules)
     ], "the new task's source")
     options = BuildOptions(seed=0)
     checked = resolve_molecules(candidates, options, notation="smiles", needs_text=True)
-    build = build_task("clintox", checked, variants=(GRAPH_ONLY, GRAPH_AND_STRING), options=options)
-    rows = list(build.configs["clintox_gs"]["test"])
+    build = build_task("muv", checked, variants=(GRAPH_ONLY, GRAPH_AND_STRING, STRING_ONLY), options=options)
+    rows = list(build.configs["muv_gs"]["test"])
     assert flatten_content(rows[0]["prompt"][0]["content"])[0] == (
-        "<mol>\nIs this molecule toxic in clinical trials? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
+        "<mol>\nIs this molecule active in the MUV assay? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
+    [text_only] = [row for row in build.configs["muv_s"]["test"] if row["id"] == "0"]
+    assert "images" not in text_only and text_only["prompt"][0]["content"] == (  # a plain causal LM's row
+        "Is this molecule active in the MUV assay? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
     check_rows(rows)
     records = [{**row, "prompt": "", "prediction": row["target"], "p_yes": 0.8 if row["target"] == "Yes" else 0.2}
                for row in rows]
     [evaluation] = score_records(records)
-    assert evaluation.name == "clintox" and evaluation.metrics["roc_auc"] == 1.0
+    assert evaluation.name == "muv" and evaluation.metrics["roc_auc"] == 1.0
 
 
 @pytest.mark.parametrize("variant", ["gs", "s"])
