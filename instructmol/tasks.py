@@ -187,6 +187,12 @@ def with_string_only(prompts: dict[str, Prompt]) -> dict[str, Prompt]:
     return {**prompts, STRING_ONLY: prompts[GRAPH_AND_STRING]}
 
 
+# The record's own question (a QM9 property question, a Table 11 label's question) for the molecule: the graph
+# alone, the graph plus the compound's SELFIES, or the SELFIES alone.
+RECORD_QUESTION_PROMPTS = with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
+                                            GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)})
+
+
 def _qm9_task(prop: str, title: str, column: str, example_instruction: str) -> Task:
     return Task(
         name=prop,
@@ -194,8 +200,7 @@ def _qm9_task(prop: str, title: str, column: str, example_instruction: str) -> T
         builder="datasets/qm9.py",
         source="Mol-Instructions `property_prediction.json` (QM9)",
         graphs=WHOLE_INPUT,
-        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
-                                  GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)}),
+        prompts=RECORD_QUESTION_PROMPTS,
         answer="a number in hartree",
         metric=REGRESSION,
         max_new_tokens=16,
@@ -293,8 +298,7 @@ def _multilabel_task(name: str, title: str, labels: dict[str, str]) -> Task:
         builder="datasets/moleculenet.py",
         source="MoleculeNet CSV (DeepChem), one row per molecule and label",
         graphs=WHOLE_INPUT,
-        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
-                                  GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)}),
+        prompts=RECORD_QUESTION_PROMPTS,
         answer="Yes or No",
         metric=CLASSIFICATION,
         max_new_tokens=8,

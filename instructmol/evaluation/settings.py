@@ -5,6 +5,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..merge import read_json_file
 from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
 
 RUN_FILE = "run.json"
@@ -121,9 +122,6 @@ def decoding_kwargs(sample: bool, temperature: float) -> dict:
 def read_run_file(path: Path) -> dict:
     """A previous run's settings; a ValueError names the file when it is not a JSON object."""
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a valid run record ({error}); delete the folder to start over") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{path} is not a valid run record (a JSON {type(settings).__name__}); delete the folder to start over")
-    return settings
+        return read_json_file(path)
+    except ValueError as error:
+        raise ValueError(f"{path.name} is not a valid run record ({error}); delete the folder to start over") from None
