@@ -26,10 +26,10 @@ from processing_instructmol import MolecularGraphFeaturizer, flatten_content
 
 from hub_client import hub_environment
 from hub_server import LoopbackHub
+from tests_paths import REPO_ROOT, SHARED_DATA
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILDERS = REPO_ROOT / "datasets"
-REAL_CHEBI20 = REPO_ROOT.parent / "shared" / "data" / "chebi20"
+REAL_CHEBI20 = SHARED_DATA / "chebi20"
 NCI_SMILES = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
 
 LONG_CHAIN = "C" * 50  # 50 heavy atoms: over the --max-atoms 40 the fixture builds use

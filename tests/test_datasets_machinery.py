@@ -34,8 +34,9 @@ from instructmol.data.assembly import check_output_dir, staged_output
 from instructmol.data.card import render_card
 from instructmol.data.molecules import translate_reaction_string
 from instructmol.tasks import DESCRIPTION_POOL, QM9_OWN_QUESTIONS
+from tests_paths import REPO_ROOT
 
-BUILDERS = Path(__file__).resolve().parents[1] / "datasets"
+BUILDERS = REPO_ROOT / "datasets"
 
 
 def load_builder(name: str):

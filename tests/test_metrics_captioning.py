@@ -15,8 +15,8 @@ from instructmol.metrics.molecule_captioning.molecule_captioning import (
     load_word_piece_tokenizer,
     word_pieces,
 )
+from tests_paths import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MOLT5_PREDICTIONS = SHARED_DATA / "molt5_predictions"
 SCIBERT_VOCABULARY = SHARED_DATA / "scibert_scivocab_uncased"
 # METEOR is the slow part of the recipe; the first rows of each file keep this test to seconds.

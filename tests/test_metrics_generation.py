@@ -1,7 +1,6 @@
 """molecule_generation: hand-checked cases in both modes and formats, and parity with MolT5's / InstructMol's scripts."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,8 @@ from rdkit.Chem import AllChem
 from rdkit.Chem import MACCSkeys
 
 from instructmol import metrics
+from tests_paths import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MOLT5_PREDICTIONS = SHARED_DATA / "molt5_predictions"
 # InChI and fingerprints for 3,300 rows, twice (metric and reference), take a minute; the first rows suffice.
 PARITY_ROWS = 500
