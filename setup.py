@@ -13,7 +13,8 @@ setup(
     # `datasets/` (builder scripts) is never installed: it would shadow the `datasets` library.
     py_modules=["configuration_instructmol", "modeling_instructmol", "processing_instructmol"],
     packages=find_packages(include=["instructmol", "instructmol.*"]),
-    package_data={"instructmol": ["model_card.md", "metrics/*/*.py"]},
+    # `model_card.md` and `quickstart_recipes/` are links to the repository's own, shipped as files.
+    package_data={"instructmol": ["model_card.md", "metrics/*/*.py", "quickstart_recipes/*.yaml"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.23,<6",

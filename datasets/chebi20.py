@@ -80,6 +80,7 @@ def chebi20_candidates(source: str, splits: list[str]) -> Dataset:
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
+        "chebi20.py",
         __doc__.splitlines()[0],
         [TASK],
         source_help="folder or URL prefix holding MolT5's train.txt, validation.txt and test.txt",

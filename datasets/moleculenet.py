@@ -232,6 +232,7 @@ def assign_splits(checked: Dataset, protocol: str, seed: int, num_proc: int | No
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
+        "moleculenet.py",
         __doc__.splitlines()[0],
         tasks_of_builder("datasets/moleculenet.py"),
         source_help="folder holding the tasks' files (bace.csv, BBBP.csv, HIV.csv, clintox.csv.gz, tox21.csv.gz, "

@@ -255,6 +255,7 @@ def mark_excluded_molecules(checked: Dataset, excluded: dict[str, str], num_proc
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
+        "pubchem.py",
         __doc__.splitlines()[0],
         [TASK],
         source_help="local copy of the source: all_clean.json (pubchemsft) or a folder with the .pt files "

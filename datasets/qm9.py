@@ -124,6 +124,7 @@ def mol_instructions_candidates(records: list[dict], seed: int, validation_fract
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
+        "qm9.py",
         __doc__.splitlines()[0],
         [TASKS[prop] for prop in GROUP.members],
         source_help="mol-instructions: the zip, an unpacked folder or property_prediction.json (default: download "

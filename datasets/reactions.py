@@ -104,6 +104,7 @@ def reaction_candidates(records: list[dict], task: Task, seed: int, validation_f
 
 def main(argv: list[str] | None = None) -> None:
     parser = builder_argument_parser(
+        "reactions.py",
         __doc__.splitlines()[0],
         REACTION_TASKS,
         source_help="Mol-Instructions zip, or a folder with the task JSON files; default: download the zip",

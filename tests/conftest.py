@@ -1,6 +1,9 @@
 """Shared fixtures: tiny InstructMol models built from configs, never downloaded."""
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,49 @@ from hub_client import FAKE_TOKEN, HubClient  # noqa: E402
 from hub_server import LoopbackHub  # noqa: E402
 from tiny_models import build_tiny_llm, build_tiny_tokenizer, save_tiny_llm  # noqa: E402
 
+from tests_paths import REPO_ROOT  # noqa: E402
+
 from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet  # noqa: E402
+
+
+def copy_of_the_working_tree(destination: Path) -> Path:
+    """The files git would commit (tracked and not ignored), links kept as links: a wheel built in place would also
+    pack whatever an earlier build left in `build/lib`."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                            check=True, capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if not os.path.lexists(source):  # deleted in the working tree, not yet in the index
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def package_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built from a copy of the working tree as `pip wheel` builds it for PyPI."""
+    source = copy_of_the_working_tree(tmp_path_factory.mktemp("source"))
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(folder), str(source)],
+        check=True, capture_output=True,
+    )
+    return next(folder.glob("instructmol_hf-*.whl"))
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(package_wheel, tmp_path_factory) -> Path:
+    """A folder holding the wheel installed (`pip install --target`, no dependencies): put it first on PYTHONPATH
+    and run from outside the checkout to use the package as a user who installed it has it."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(package_wheel)],
+                   check=True, capture_output=True)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -238,6 +238,15 @@ def test_card_yaml_lists_every_config_and_split_and_the_differences():
     assert "`--graph-placement released` restores" in differences and "`--text-notation selfies` restores" in differences
 
 
+def test_a_builder_records_the_command_it_was_given_for_its_card():
+    from instructmol.data import builder_argument_parser
+    from instructmol.tasks import TASKS
+
+    parser = builder_argument_parser("qm9.py", "X", [TASKS["gap"]], source_help="S")
+    args = parser.parse_args(["--output", "out dir", "--seed", "3"])  # as `main(argv)` passes them, not sys.argv
+    assert args.command_line == "python datasets/qm9.py --output 'out dir' --seed 3"
+
+
 def test_output_folder_must_be_empty_unless_overwriting(tmp_path):
     (tmp_path / "data" / "old").mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("mine")

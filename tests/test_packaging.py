@@ -107,19 +107,20 @@ def test_projector_is_calibrated_to_the_token_embeddings_spread(tiny_model, tiny
     assert abs(projected.std() / embedding_std - 1) < 0.25
 
 
-def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(tmp_path):
+def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(package_wheel):
     from zipfile import ZipFile
 
     from tests_paths import REPO_ROOT
 
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO_ROOT)],
-        check=True, capture_output=True,
-    )
-    wheel = ZipFile(next(tmp_path.glob("instructmol_hf-*.whl")))
+    wheel = ZipFile(package_wheel)
     names = wheel.namelist()
     assert {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"} <= set(names)
     assert "instructmol/model_card.md" in names and "instructmol/cli.py" in names
     # One card template: the package's is the repository's model_card.md itself (a link), shipped as a file.
     assert wheel.read("instructmol/model_card.md") == (REPO_ROOT / "model_card.md").read_bytes()
+    # What `instructmol quickstart` runs: the quickstart recipes (a link to recipes/quickstart/) and the builder.
+    recipes = sorted((REPO_ROOT / "recipes" / "quickstart").glob("*.yaml"))
+    assert recipes and all(wheel.read(f"instructmol/quickstart_recipes/{path.name}") == path.read_bytes()
+                           for path in recipes)
+    assert "instructmol/data/quickstart_dataset.py" in names
     assert not any(name.startswith(("datasets/", "tests/", "recipes/", "benchmarks/")) for name in names)

@@ -34,11 +34,16 @@ def test_an_llm_loaded_from_gguf_is_a_plain_trainable_model():
 SHORTENED = ["--num-molecules", "24", "--num-qm9", "60", "--llm-layers", "2", "--max-steps", "2", "--eval-limit", "6"]
 
 
-def run_shortened_quickstart(output, seed: int, *options: str) -> subprocess.CompletedProcess:
+def run_shortened_quickstart(output, seed: int, *options: str, installed_in=None) -> subprocess.CompletedProcess:
+    """`instructmol quickstart`, shortened; `installed_in`: a wheel's install folder to run it from, outside the
+    checkout (else the checkout's own package)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if installed_in is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(installed_in), env.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-m", "instructmol.cli", "quickstart", "--output", str(output), *SHORTENED, "--seed", str(seed),
          *options],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, env=env, cwd=output.parent,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
@@ -53,7 +58,7 @@ def seeded_outcome(output) -> dict:
 
 
 @needs_smollm2
-def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(tmp_path):
+def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(installed_wheel, tmp_path):
     output = tmp_path / "quickstart"
     result = run_shortened_quickstart(output, seed=7)
     results = json.loads((output / "results.json").read_text())
@@ -67,10 +72,18 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(tmp_p
     assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout
     # Its datasets put every graph first, and their card says how that differs from the released code.
-    assert "`--graph-placement released` restores that" in (output / "data" / "README.md").read_text()
-    # The same command again: the same data, weights, answers and numbers.
-    run_shortened_quickstart(tmp_path / "again", seed=7)
-    assert seeded_outcome(tmp_path / "again") == seeded_outcome(output)
+    card = (output / "data" / "README.md").read_text()
+    assert "`--graph-placement released` restores that" in card
+    assert f"python datasets/quickstart.py --output {output / 'data'} --overwrite" in card  # the script a user runs
+    # The same command again, from the installed wheel (its own recipes and dataset builder, no checkout in reach):
+    # the same data, weights, answers and numbers.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run([sys.executable, "-c", "import instructmol; print(instructmol.__file__)"], cwd=elsewhere,
+                           env={**os.environ, "PYTHONPATH": str(installed_wheel)}, capture_output=True, text=True)
+    assert where.stdout.strip().startswith(str(installed_wheel)), where
+    run_shortened_quickstart(elsewhere / "again", seed=7, installed_in=installed_wheel)
+    assert seeded_outcome(elsewhere / "again") == seeded_outcome(output)
 
 
 @needs_smollm2

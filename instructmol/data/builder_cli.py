@@ -4,6 +4,7 @@ import argparse
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..arguments import positive_int
@@ -28,12 +29,29 @@ from .prompts import (
 )
 
 
-def builder_argument_parser(description: str, tasks: list[Task], source_help: str, default_source: str | None = None,
-                            choose_tasks: bool = True, default_tasks: list[str] | None = None) -> argparse.ArgumentParser:
-    """The shared options of a builder of `tasks`: output, source, Hub, seed, limits, and the construction options
-    (`BuildOptions`) that matter for these tasks; `--tasks` (default: `default_tasks`, else all) when there are
-    several to choose from."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+class BuilderArgumentParser(argparse.ArgumentParser):
+    """A builder's parser: its parsed arguments carry `command_line`, the command the dataset card quotes (the
+    arguments given to `parse_args`, or the process's own when none are given)."""
+
+    def __init__(self, script: str, **kwargs) -> None:
+        super().__init__(prog=f"python datasets/{script}", **kwargs)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+                   ) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        given = sys.argv[1:] if args is None else [str(argument) for argument in args]
+        parsed.command_line = shlex.join([*self.prog.split(), *given])
+        return parsed
+
+
+def builder_argument_parser(script: str, description: str, tasks: list[Task], source_help: str,
+                            default_source: str | None = None, choose_tasks: bool = True,
+                            default_tasks: list[str] | None = None) -> BuilderArgumentParser:
+    """The shared options of the builder `datasets/{script}` of `tasks`: output, source, Hub, seed, limits, and the
+    construction options (`BuildOptions`) that matter for these tasks; `--tasks` (default: `default_tasks`, else
+    all) when there are several to choose from."""
+    parser = BuilderArgumentParser(script, description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="folder to write the Hub-native dataset into")
     parser.add_argument("--source", default=default_source, help=source_help)
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the dataset to this Hub repository")
@@ -88,10 +106,9 @@ def finish_build(args: argparse.Namespace, spec: CardSpec, builds: list[TaskBuil
     the counts, and pushes when asked. A build in which a task kept no row is refused (with its counts)."""
     print(counts_table(builds))
     check_every_task_kept_rows(builds)
-    command = shlex.join(["python", f"datasets/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     with staged_output(args.output) as staging:
         write_parquet(staging, builds)
-        write_card(staging, spec, builds, command, build_options(args), repo_id=args.push_to_hub)
+        write_card(staging, spec, builds, args.command_line, build_options(args), repo_id=args.push_to_hub)
     print(f"\nWrote {args.output} (README.md + {sum(len(b.configs) for b in builds)} configs)")
     if args.push_to_hub:
         push_to_hub(args.push_to_hub, args.output, builds, private=args.private or None)
