@@ -29,7 +29,7 @@ from .data.molecules import translate_reaction_string
 from .errors import one_line
 from .evaluation.generation import generate_answers, prompt_inputs, row_conversation
 from .evaluation.settings import decoding_kwargs
-from .metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
+from .metrics.molecule_generation.recipe import parse_molecule, to_smiles
 from .tasks import (
     CAPTIONING,
     CLASSIFICATION,

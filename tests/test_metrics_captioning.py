@@ -11,7 +11,7 @@ from rouge_score import rouge_scorer
 from transformers import BertTokenizerFast
 
 from instructmol import metrics
-from instructmol.metrics.molecule_captioning.molecule_captioning import (
+from instructmol.metrics.molecule_captioning.recipe import (
     load_word_piece_tokenizer,
     word_pieces,
 )

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..arguments import positive_int
 from ..evaluation import EvaluationSettings, run_evaluation
 from ..evaluation.paper_table import PAPER_TABLES, RELEASED_MODES, RELEASED_TEMPERATURE, TABLE_FILE, run_paper_table
-from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
+from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
 
 HELP = "evaluate a model on a dataset split: predictions, metrics next to the paper's, report with plots"
 

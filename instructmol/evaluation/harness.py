@@ -15,7 +15,7 @@ from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import set_seed
 
-from ..metrics.molecule_captioning.molecule_captioning import load_word_piece_tokenizer
+from ..metrics.molecule_captioning.recipe import load_word_piece_tokenizer
 from ..errors import one_line
 from ..merge import model_fingerprint
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS

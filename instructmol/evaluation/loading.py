@@ -30,7 +30,7 @@ from ..merge import (
     local_model_dir,
     read_json_file,
 )
-from ..metrics.molecule_generation.molecule_generation import parse_molecule, to_smiles
+from ..metrics.molecule_generation.recipe import parse_molecule, to_smiles
 from ..tasks import CLASSIFICATION, MOLECULE_GENERATION, REGRESSION, TASKS, get_task
 from .text_only import TextOnlyProcessor
 from .targets import REQUIRED_COLUMNS, molecule_format, target_label, target_value

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..metrics.property_regression.property_regression import parse_first_number
+from ..metrics.property_regression.recipe import parse_first_number
 from ..tasks import (
     CAPTIONING,
     CLASSIFICATION,

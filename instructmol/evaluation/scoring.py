@@ -8,7 +8,7 @@ invalid molecules).
 from dataclasses import dataclass, field
 
 from .. import metrics
-from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
+from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
 from ..tasks import (
     CAPTIONING,
     CLASSIFICATION,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..merge import read_json_file
-from ..metrics.molecule_captioning.molecule_captioning import DEFAULT_TOKENIZER
+from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
 
 RUN_FILE = "run.json"
 MODES = ("molt5", "instructmol")

@@ -1,6 +1,7 @@
 """The evaluation harness's metrics, as `evaluate` modules that load offline.
 
-Each metric is a folder here holding one `evaluate.Metric` script named like the folder, so
+Each metric is a folder here holding `recipe.py`, the computation as plain functions (what the package's
+own code calls), and one `evaluate.Metric` script named like the folder that wraps it, so
 `evaluate.load("<this folder>/molecule_captioning")` works without the Hub. `load(name)` finds the
 folder for you:
 
@@ -14,7 +15,7 @@ folder for you:
 - `property_regression`: MAE of numbers parsed from generated answers, per property and pooled.
 - `molecule_classification`: ROC-AUC from P("Yes") and from generated Yes/No, accuracy.
 
-Each script's docstring states its exact recipe.
+Each `recipe.py` docstring states the exact recipe; it is also the `evaluate` module's description.
 """
 
 from pathlib import Path
