@@ -285,11 +285,11 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
 
     title = VARIANT_TITLES[settings.variant]
     print(f"\n=== InstructMol quickstart: QM9 HOMO-LUMO gap, held-out split, `{settings.gap_config}` ({title}) ===")
-    print(f"  {title + ' (SmolLM2-135M' + (')' if settings.variant == STRING_ONLY else ' + GIN)'):34s}"
+    print(f"  {title + ' (SmolLM2-135M' + (')' if settings.variant == STRING_ONLY else ' + GIN)'):38s}"
           f"MAE {results['instructmol_mae']:.4f} Ha "
           f"({results['num_unparsable']} of {results['num_test']} answers unparsable)")
-    print(f"  {'ridge on pooled GIN vectors':34s}MAE {results['ridge_specialist_mae']:.4f} Ha (specialist)")
-    print(f"  {'train-mean predictor':34s}MAE {results['train_mean_mae']:.4f} Ha")
+    print(f"  {'ridge on pooled GIN vectors':38s}MAE {results['ridge_specialist_mae']:.4f} Ha (specialist)")
+    print(f"  {'train-mean predictor':38s}MAE {results['train_mean_mae']:.4f} Ha")
     if results["answer"]:
         print(f"\n{results['answer']}\n")
     print(f"Wall time: {results['wall_time_minutes']:.1f} min")
@@ -297,5 +297,5 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
                  ("stage 2 adapter", stage2_dir), ("merged model", merged_dir), ("results", output_dir / "results.json")]
     for label, path in artefacts:
         if path is not None:
-            print(f"  {label:34s} {path}")
+            print(f"  {label:38s} {path}")
     return results
