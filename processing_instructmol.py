@@ -318,6 +318,8 @@ def _rdkit_failure_reason(smiles: str) -> str:
     return "unknown RDKit error"
 
 
+# Where a message flattened for the chat template keeps the SMILES of its molecule blocks.
+MESSAGE_MOLECULES_KEY = "molecules"
 # Tokenizer options that would split or rearrange a sample's tokens away from its molecules.
 _UNSUPPORTED_TOKENIZER_KWARGS = ("return_overflowing_tokens", "is_split_into_words", "stride")
 
@@ -408,25 +410,42 @@ class InstructMolProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         return [*self.tokenizer.model_input_names, *GRAPH_INPUT_NAMES]
 
+    # ProcessorMixin's `__call__` and `apply_chat_template` expand `images` at `image_token`: molecules travel there
+    # (TRL's collator passes them as `images`), the featurizer is their processor, `<mol>` their placeholder.
+    @property
+    def image_token(self) -> str:
+        return self.molecule_token
+
+    @property
+    def image_token_id(self) -> int:
+        return self.molecule_token_id
+
+    @property
+    def image_processor(self) -> MolecularGraphFeaturizer:
+        return self.featurizer
+
     def __call__(
         self,
         text: str | list[str] | None = None,
         molecules: list[list[str]] | list[str] | str | None = None,
         *,
         images: list[list[str]] | None = None,
-        return_tensors: str | None = None,
-        **tokenizer_kwargs,
+        **kwargs,
     ) -> BatchFeature:
         """Tokenizes `text`, expanding the i-th `<mol>` of a sample into one token per atom of its i-th molecule.
+
+        `ProcessorMixin.__call__` does the work through this class's hooks (`prepare_inputs_layout`,
+        `validate_inputs`, `_process_images`, `_check_special_mm_tokens`); this signature only names the
+        modality: `processor(text, molecules)`.
 
         Args:
             text: one string or a batch of strings, each with one `<mol>` per molecule.
             molecules: SMILES per sample (`list[list[str]]`); a `str` or `list[str]` is read as the molecules
                 of a single sample.
             images: the same as `molecules`, under the name TRL's vision-language collator passes.
-            return_tensors: `"pt"`, `"np"` or None; graph arrays follow it (numpy when None).
-            tokenizer_kwargs: passed to the tokenizer (`padding`, `padding_side`, `truncation`, `max_length`,
-                `add_special_tokens`, `pad_to_multiple_of`, `return_offsets_mapping`, ...).
+            kwargs: `return_tensors` (`"pt"`, `"np"` or None; graph arrays follow it, numpy when None) and the
+                tokenizer's options (`padding`, `padding_side`, `truncation`, `max_length`, `add_special_tokens`,
+                `pad_to_multiple_of`, `return_offsets_mapping`, ...).
 
         Returns:
             `BatchFeature` with the tokenizer's outputs and, when any molecule is given, `atom_features` `[N, 9]`,
@@ -436,40 +455,55 @@ class InstructMolProcessor(ProcessorMixin):
             ValueError: naming the sample and SMILES when a SMILES cannot be parsed or has no atoms, when the
                 number of `<mol>` does not match the molecules given, or when truncation would cut a molecule.
         """
-        texts = self._texts(text)
         if molecules is not None and images is not None:
             raise ValueError("Pass molecules either as `molecules=` or as `images=`, not both.")
-        unsupported = sorted(key for key in _UNSUPPORTED_TOKENIZER_KWARGS if tokenizer_kwargs.get(key))
+        return super().__call__(images=molecules if molecules is not None else images, text=text, **kwargs)
+
+    def prepare_inputs_layout(self, images=None, text=None, videos=None, audio=None, **kwargs):
+        """`text` as a list of strings and the molecules as one list of SMILES per sample (None when there are
+        none); a ValueError names the sample and value that is neither."""
+        texts = self._texts(text)
+        molecules_per_sample = self._molecules_per_sample(images, len(texts))
+        return (molecules_per_sample if any(molecules_per_sample) else None), texts, videos, audio
+
+    def validate_inputs(self, images=None, text=None, videos=None, audio=None, **kwargs) -> None:
+        """Refuses tokenizer options that would part a sample's tokens from its molecules, a sample whose `<mol>`
+        count differs from its molecules, and a SMILES the featurizer cannot read (naming the sample)."""
+        unsupported = sorted(key for key in _UNSUPPORTED_TOKENIZER_KWARGS if kwargs.get(key))
         if unsupported:
             raise ValueError(
                 f"InstructMolProcessor does not support {', '.join(unsupported)}: a sample's tokens and its molecules "
                 "must stay one row (split the text yourself, keeping whole molecules)."
             )
-        molecules_per_sample = self._molecules_per_sample(molecules if molecules is not None else images, len(texts))
-
-        expanded_texts, flat_smiles, atom_counts = [], [], []
-        for sample_index, (sample_text, sample_molecules) in enumerate(zip(texts, molecules_per_sample)):
-            pieces = sample_text.split(self.molecule_token)
-            if len(pieces) - 1 != len(sample_molecules):
+        for sample_index, sample_text in enumerate(text):
+            sample_molecules = images[sample_index] if images is not None else []
+            placeholders = sample_text.count(self.molecule_token)
+            if placeholders != len(sample_molecules):
                 raise ValueError(
-                    f"Sample {sample_index}: the text has {len(pieces) - 1} {self.molecule_token} placeholder(s) but "
+                    f"Sample {sample_index}: the text has {placeholders} {self.molecule_token} placeholder(s) but "
                     f"{len(sample_molecules)} molecule(s) were given {list(sample_molecules)}."
                 )
-            sample_counts = [self._num_atoms(smiles, sample_index) for smiles in sample_molecules]
-            expanded = pieces[0]
-            for count, piece in zip(sample_counts, pieces[1:]):
-                expanded += self.molecule_token * count + piece
-            expanded_texts.append(expanded)
-            flat_smiles.extend(sample_molecules)
-            atom_counts.append(sum(sample_counts))
+            for smiles in sample_molecules:
+                self._num_atoms(smiles, sample_index)
 
-        text_inputs = self.tokenizer(expanded_texts, **tokenizer_kwargs)
-        self._check_no_molecule_was_cut(text_inputs["input_ids"], atom_counts, tokenizer_kwargs.get("max_length"))
-        data = dict(text_inputs)
-        if flat_smiles:
-            graph_batch, _ = self.featurizer(flat_smiles)
-            data.update(graph_batch)
-        return BatchFeature(data=data, tensor_type=return_tensors)
+    def _process_images(self, images: list[list[str]], **kwargs) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The graphs of every sample's molecules as one flat batch, and each molecule's placeholder expansion
+        (one `<mol>` per atom, in order)."""
+        flat_smiles = [smiles for sample_molecules in images for smiles in sample_molecules]
+        graph_batch, atom_counts = self.featurizer(flat_smiles)
+        return graph_batch, [self.molecule_token * count for count in atom_counts]
+
+    def _check_special_mm_tokens(self, text: list[str], text_inputs, modalities: list[str]) -> None:
+        """Every expanded `<mol>` survived tokenization; else truncation cut a molecule (naming the sample)."""
+        for sample_index, (sample_text, ids) in enumerate(zip(text, text_inputs["input_ids"])):
+            expected = sample_text.count(self.molecule_token)
+            found = int((np.asarray(ids) == self.molecule_token_id).sum())
+            if found != expected:
+                raise ValueError(
+                    f"Sample {sample_index}: its molecules need {expected} {self.molecule_token} tokens but only "
+                    f"{found} survived tokenization (the sample was cut at {len(ids)} tokens). Raise max_length or "
+                    "drop the sample."
+                )
 
     @staticmethod
     def _texts(text) -> list[str]:
@@ -520,71 +554,42 @@ class InstructMolProcessor(ProcessorMixin):
         except InvalidMoleculeError as error:
             raise ValueError(f"Sample {sample_index}: {error}") from None
 
-    def _check_no_molecule_was_cut(self, input_ids, atom_counts: list[int], max_length: int | None) -> None:
-        for sample_index, (ids, expected) in enumerate(zip(input_ids, atom_counts)):
-            found = int((np.asarray(ids) == self.molecule_token_id).sum())
-            if found != expected:
-                raise ValueError(
-                    f"Sample {sample_index}: its molecules need {expected} {self.molecule_token} tokens but only "
-                    f"{found} survived tokenization (max_length={max_length}). Raise max_length or drop the sample."
-                )
-
     def flatten_message_content(self, content: str | list[dict]) -> tuple[str, list[str | None]]:
         """A message's content as one string and the SMILES of its molecule blocks (see `flatten_content`)."""
         return flatten_content(content, self.molecule_token)
 
-    def apply_chat_template(
-        self,
-        conversation: list[dict] | list[list[dict]],
-        chat_template: str | None = None,
-        add_generation_prompt: bool = False,
-        continue_final_message: bool = False,
-        tokenize: bool = False,
-        return_dict: bool = False,
-        return_tensors: str | None = None,
-        processor_kwargs: dict | None = None,
-        return_assistant_tokens_mask: bool = False,
-        **template_kwargs,
-    ):
-        """Renders conversations with the chat template; molecules come from the messages' molecule blocks.
-
-        Structured content is flattened to strings first (see `flatten_message_content`), so any LLM's own chat
-        template works, not only templates that understand content blocks. With `tokenize=True` the
-        rendered text and the blocks' SMILES go through `__call__`.
-        """
-        if return_assistant_tokens_mask:
-            raise NotImplementedError("InstructMol trains with completion-only loss; assistant masks are not supported.")
-        is_batched = bool(conversation) and isinstance(conversation[0], (list, tuple))
-        conversations = conversation if is_batched else [conversation]
-        texts, molecules = [], []
-        for conversation_index, messages in enumerate(conversations):
-            flat_messages, conversation_molecules = [], []
+    # `apply_chat_template` is ProcessorMixin's; these two hooks let any LLM's own chat template render molecules.
+    def _normalize_conversations(self, conversation) -> tuple[list, bool]:
+        """ProcessorMixin's normalisation, then every message's content flattened to one string (molecule blocks
+        become `<mol>`, see `flatten_message_content`), the blocks' SMILES kept beside it under `molecules`: string-only
+        templates render it, and `_multimodal_inputs_from_conversations` reads the SMILES."""
+        conversations, is_batched = super()._normalize_conversations(conversation)
+        flattened = []
+        for messages in conversations:
+            flat_messages = []
             for message in messages:
                 content, smiles = self.flatten_message_content(message.get("content") or "")
-                flat_messages.append({**message, "content": content})
-                conversation_molecules.extend(smiles)
-            texts.append(
-                self.tokenizer.apply_chat_template(
-                    flat_messages,
-                    chat_template=chat_template or self.chat_template,
-                    add_generation_prompt=add_generation_prompt,
-                    continue_final_message=continue_final_message,
-                    tokenize=False,
-                    **template_kwargs,
-                )
-            )
-            if tokenize and None in conversation_molecules:
+                flat_messages.append({**message, "content": content, MESSAGE_MOLECULES_KEY: smiles})
+            flattened.append(flat_messages)
+        return flattened, is_batched
+
+    def _prepare_processor_kwargs(self, *args, **kwargs) -> dict:
+        """ProcessorMixin's, with the tokenizer adding no special token unless told to: the template writes them all,
+        as when TRL's collator tokenizes rendered conversations (whether or not the template starts with BOS)."""
+        return {"add_special_tokens": False, **super()._prepare_processor_kwargs(*args, **kwargs)}
+
+    def _multimodal_inputs_from_conversations(self, conversations, audio_loading_params, load_audio_from_video=False):
+        """The SMILES of each conversation's molecule blocks, in order, as its `images`."""
+        batch_molecules = []
+        for conversation_index, messages in enumerate(conversations):
+            molecules = [smiles for message in messages for smiles in message[MESSAGE_MOLECULES_KEY]]
+            if None in molecules:
                 raise ValueError(
                     f"Conversation {conversation_index}: a molecule block has no SMILES; write "
                     "{'type': 'molecule', 'molecule': smiles}."
                 )
-            molecules.append(conversation_molecules)
-        if not tokenize:
-            return texts if is_batched else texts[0]
-        # The template wrote every special token already (as for TRL's collator): the tokenizer adds none.
-        processor_kwargs = {"add_special_tokens": False, **(processor_kwargs or {})}
-        inputs = self(text=texts, molecules=molecules, return_tensors=return_tensors, **processor_kwargs)
-        return inputs if return_dict else inputs["input_ids"]
+            batch_molecules.append(molecules)
+        return batch_molecules, [[] for _ in conversations], [], {}
 
     def post_process_generation(self, generated_ids, prompt_length: int = 0, **decode_kwargs) -> list[str]:
         """Decodes generated ids after the prompt (`generate` returns prompt + answer), special tokens removed."""

@@ -90,7 +90,7 @@ def test_bad_input_names_the_sample_and_smiles(tiny_processor, text, molecules, 
 
 
 def test_truncation_that_would_cut_a_molecule_is_refused(tiny_processor):
-    with pytest.raises(ValueError, match=r"Sample 0: its molecules need 7 <mol> tokens but only \d+ survived .*max_length=5"):
+    with pytest.raises(ValueError, match=r"Sample 0: its molecules need 7 <mol> tokens but only \d+ survived .*cut at 5 tokens"):
         tiny_processor(text=[QUESTION], molecules=[["c1ccccc1O"]], truncation=True, max_length=5, return_tensors="pt")
 
 
@@ -157,6 +157,34 @@ def test_an_llms_own_chat_template_gets_molecule_placeholders(tiny_processor):
     conversation = [{"role": "user", "content": [{"type": "molecule", "molecule": "CCO"}, {"type": "text", "text": "Hi"}]}]
     rendered = tiny_processor.apply_chat_template(conversation, chat_template=chatml, add_generation_prompt=True)
     assert rendered == "<|im_start|>user\n<mol>\nHi<|im_end|>\n<|im_start|>assistant\n"
+    # Tokenized, the tokenizer adds no BOS the template did not write (as TRL tokenizes rendered conversations).
+    input_ids = tiny_processor.apply_chat_template(conversation, chat_template=chatml, add_generation_prompt=True,
+                                                   tokenize=True)[0]
+    assert tiny_processor.tokenizer.bos_token_id not in list(input_ids)
+    assert count_molecule_tokens(tiny_processor, [input_ids]) == [3]
+
+
+def test_assistant_masks_cover_the_answer_after_expanded_molecules(tiny_processor):
+    """ProcessorMixin's own `apply_chat_template` (not a copy of ours) runs the hooks, so its assistant masks, which
+    TRL's `assistant_only_loss` reads, hold for a template with `{% generation %}` once molecules are expanded."""
+    from transformers import ProcessorMixin
+
+    assert InstructMolProcessor.apply_chat_template is ProcessorMixin.apply_chat_template
+    template = (
+        "{% for message in messages %}{{ message['role'] + ': ' }}{% if message['role'] == 'assistant' %}"
+        "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{% else %}{{ message['content'] }}"
+        "{% endif %}{{ '\n' }}{% endfor %}"
+    )
+    conversation = [
+        {"role": "user", "content": [{"type": "molecule", "molecule": "CCO"}, {"type": "text", "text": "what is it"}]},
+        {"role": "assistant", "content": "an aromatic alcohol"},
+    ]
+    inputs = tiny_processor.apply_chat_template(conversation, chat_template=template, tokenize=True, return_dict=True,
+                                                return_assistant_tokens_mask=True)
+    tokens = tiny_processor.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+    assert tokens.count("<mol>") == 3
+    assert [token for token, mask in zip(tokens, inputs["assistant_masks"][0]) if mask] == [
+        "an", "aromatic", "alcohol", "</s>"]
 
 
 def test_decode_and_batch_decode_drop_placeholders(tiny_processor):
