@@ -266,7 +266,11 @@ PULL_DATASET = f"""
     repo, output = sys.argv[1:]
     rows = {{f"{{config}}/{{split}}": load_dataset(repo, config, split=split).to_list()
             for config in {CONFIGS!r} for split in {SPLITS!r}}}
-    streamed = next(iter(load_dataset(repo, {CONFIGS[0]!r}, split="train", streaming=True)))
+    stream = iter(load_dataset(repo, {CONFIGS[0]!r}, split="train", streaming=True))
+    streamed = next(stream)
+    # End the streamed read (its Parquet file and Arrow I/O) before the interpreter exits: once, under heavy load,
+    # this process died at exit with C++'s "terminate called without an active exception" after all its work.
+    stream.close()
     json.dump({{"rows": rows, "first_streamed": streamed}}, open(output, "w"))
 """
 
