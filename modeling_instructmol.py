@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GINEConv
 from transformers import AutoModel, GenerationConfig, GenerationMixin, PreTrainedModel
@@ -54,16 +55,53 @@ class OGBFeatureEmbedding(nn.Module):
         self.tables = nn.ModuleList(nn.Embedding(size, hidden_size) for size in feature_dims)
 
     def forward(self, features: torch.LongTensor) -> torch.Tensor:
-        """`features` `[n, num_features]` table indices -> `[n, hidden_size]`."""
-        embedded = self.tables[0](features[:, 0])
+        """`features` `[n, num_features]` table indices -> `[n, hidden_size]` in float32 (see the encoder)."""
+        embedded = self.tables[0](features[:, 0]).float()
         for column, table in enumerate(self.tables[1:], start=1):
-            embedded = embedded + table(features[:, column])
+            embedded = embedded + table(features[:, column]).float()
         return embedded
 
 
+# The graph encoder computes in float32 whatever dtype a training engine gave its parameters: DeepSpeed casts every
+# parameter to bf16 (and leaves buffers in float32), FSDP2 gathers parameters in its compute dtype, autocast runs
+# linear layers in bf16. The encoder's layers therefore cast their parameters to float32 where they use them, under
+# `torch.autocast(enabled=False)`; where the parameters already are float32 (transformers keeps the encoder so when it
+# loads a model, `_keep_in_fp32_modules_strict`) the casts are no-ops.
+
+
 class GINLinear(nn.Linear):
-    """A linear layer of a GIN layer's MLP. Its own class so that initialisation can tell it from the projector's:
-    it starts as PyTorch initialises `nn.Linear`, as in pretrain-gnns' GIN, which MoleculeSTM continued from."""
+    """A linear layer of a GIN layer's MLP, computing in float32. Its own class also so that initialisation can tell it
+    from the projector's: it starts as PyTorch initialises `nn.Linear`, as in pretrain-gnns' GIN, which MoleculeSTM
+    continued from."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return F.linear(input.float(), self.weight.float(), self.bias.float())
+
+
+class GINBatchNorm(nn.BatchNorm1d):
+    """BatchNorm of the graph encoder, computing in float32. In training mode the running statistics are updated in
+    float32 and written back into the buffers, whatever their dtype."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        running_mean, running_var = self.running_mean.float(), self.running_var.float()
+        output = F.batch_norm(input.float(), running_mean, running_var, self.weight.float(), self.bias.float(),
+                              self.training, self.momentum, self.eps)
+        if self.training:
+            if running_mean is not self.running_mean:
+                self.running_mean.copy_(running_mean)
+                self.running_var.copy_(running_var)
+            self.num_batches_tracked.add_(1)
+        return output
+
+
+class ShardSafeGINEConv(GINEConv):
+    """`GINEConv` that leaves the MLP it is given as it was built. GINEConv's own reset re-initialises the MLP after
+    its layers initialised themselves; under DeepSpeed ZeRO-3 those layers' parameters are already partitioned by
+    then (a weight is an empty placeholder) and the reset fails. transformers' `_init_weights` initialises the whole
+    encoder afterwards either way."""
+
+    def reset_parameters(self) -> None:
+        self.eps.data.fill_(self.initial_eps)
 
 
 class GINLayer(nn.Module):
@@ -78,11 +116,11 @@ class GINLayer(nn.Module):
         self.bond_embedding = OGBFeatureEmbedding(bond_feature_dims, hidden_size)
         mlp = nn.Sequential(
             GINLinear(hidden_size, 2 * hidden_size),
-            nn.BatchNorm1d(2 * hidden_size),
+            GINBatchNorm(2 * hidden_size),
             nn.ReLU(),
             GINLinear(2 * hidden_size, hidden_size),
         )
-        self.conv = GINEConv(mlp, train_eps=True)
+        self.conv = ShardSafeGINEConv(mlp, train_eps=True)
 
     def forward(self, atom_states: torch.Tensor, edge_index: torch.LongTensor, bond_features: torch.LongTensor):
         """`atom_states` `[N, hidden]`, `edge_index` `[2, E]`, `bond_features` `[E, 3]` -> `[N, hidden]`."""
@@ -103,7 +141,7 @@ class InstructMolGraphEncoder(nn.Module):
         self.layers = nn.ModuleList(
             GINLayer(config.graph_hidden_size, config.bond_feature_dims) for _ in range(config.graph_num_layers)
         )
-        self.batch_norms = nn.ModuleList(nn.BatchNorm1d(config.graph_hidden_size) for _ in range(config.graph_num_layers))
+        self.batch_norms = nn.ModuleList(GINBatchNorm(config.graph_hidden_size) for _ in range(config.graph_num_layers))
         self.dropout = nn.Dropout(config.graph_dropout)
 
     def train(self, mode: bool = True):
@@ -121,22 +159,23 @@ class InstructMolGraphEncoder(nn.Module):
             edge_index: `[2, E]` source and target rows of `atom_features` (offsets global over the batch).
 
         Returns:
-            `[N, graph_hidden_size]` atom vectors, in the dtype of the encoder's parameters.
+            `[N, graph_hidden_size]` float32 atom vectors, whatever the dtype of the encoder's parameters and any
+            autocast around it.
 
         Raises:
             ValueError: the three tensors disagree in shape, an edge points at no atom, a feature index lies outside
                 its embedding table, or a BatchNorm in training mode would see a single atom.
         """
         self.check_graph_batch(atom_features, bond_features, edge_index)
-        atom_states = self.atom_embedding(atom_features)
-        last_layer = len(self.layers) - 1
-        for index, (layer, batch_norm) in enumerate(zip(self.layers, self.batch_norms)):
-            atom_states = batch_norm(layer(atom_states, edge_index, bond_features))
-            if index < last_layer:
-                atom_states = torch.relu(atom_states)
-            atom_states = self.dropout(atom_states)
+        with torch.autocast(device_type=atom_features.device.type, enabled=False):
+            atom_states = self.atom_embedding(atom_features)
+            last_layer = len(self.layers) - 1
+            for index, (layer, batch_norm) in enumerate(zip(self.layers, self.batch_norms)):
+                atom_states = batch_norm(layer(atom_states, edge_index, bond_features))
+                if index < last_layer:
+                    atom_states = torch.relu(atom_states)
+                atom_states = self.dropout(atom_states)
         return atom_states
-
 
     def check_graph_batch(
         self, atom_features: torch.LongTensor, bond_features: torch.LongTensor, edge_index: torch.LongTensor

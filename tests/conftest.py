@@ -8,15 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tests_paths import REPO_ROOT
+
 # Tests never reach the Hub: fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# DeepSpeed runs on its CPU accelerator here (named, so it prints no warning each time it guesses); the ops it
+# compiles at first use go to the checkout's ignored build folder, compiled once and reused by later runs.
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO_ROOT / "build" / "torch_extensions"))
 
 from hub_client import FAKE_TOKEN, HubClient  # noqa: E402
 from hub_server import LoopbackHub  # noqa: E402
 from tiny_models import build_tiny_llm, build_tiny_tokenizer, save_tiny_llm  # noqa: E402
-
-from tests_paths import REPO_ROOT  # noqa: E402
 
 from instructmol.wordnet import WordNetUnavailableError, ensure_wordnet  # noqa: E402
 
@@ -75,6 +79,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     tokenizer = build_tiny_tokenizer()
     model, processor = build_instructmol(build_tiny_llm(len(tokenizer)), tokenizer)
     return save_instructmol(model, processor, tmp_path_factory.mktemp("tiny-instructmol"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """The quickstart builder (real RDKit molecules, real QM9), at a tiny size."""
+    output = tmp_path_factory.mktemp("data") / "quickstart"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "datasets" / "quickstart.py"), "--output", str(output),
+         "--num-molecules", "48", "--num-qm9", "80", "--num-proc", "1"],
+        check=True, capture_output=True,
+    )
+    return output
 
 
 @pytest.fixture

@@ -3,6 +3,11 @@
 import subprocess
 
 import psutil
+import yaml
+
+from tests_paths import REPO_ROOT
+
+QUICKSTART_RECIPES = REPO_ROOT / "recipes" / "quickstart"
 
 
 def run_in_own_session(command: list[str], timeout: float, marker: str) -> subprocess.CompletedProcess:
@@ -20,3 +25,17 @@ def run_in_own_session(command: list[str], timeout: float, marker: str) -> subpr
             process.communicate(timeout=60)
             raise
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, recipes=QUICKSTART_RECIPES,
+            **overrides) -> subprocess.CompletedProcess:
+    """Runs `trl sft --config <recipe (a quickstart one by default) with overrides> <launch_args>` and returns the
+    finished process."""
+    config = yaml.safe_load((recipes / recipe).read_text())
+    config.update({"per_device_train_batch_size": 4, "logging_steps": 1, **overrides})
+    config_path = tmp_path / f"{recipe}.{len(list(tmp_path.glob('*.yaml')))}.yaml"
+    config_path.write_text(yaml.safe_dump({key: str(v) if hasattr(v, "__fspath__") else v for key, v in config.items()}))
+    result = run_in_own_session(["trl", "sft", "--config", str(config_path), *launch_args], timeout,
+                                marker=str(config_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -14,35 +14,8 @@ from safetensors.torch import load_file
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from modeling_instructmol import InstructMolForConditionalGeneration
-from launch import run_in_own_session
+from launch import QUICKSTART_RECIPES, trl_sft
 from tests_paths import REPO_ROOT
-
-QUICKSTART_RECIPES = REPO_ROOT / "recipes" / "quickstart"
-
-
-@pytest.fixture(scope="module")
-def tiny_data_dir(tmp_path_factory):
-    """The quickstart builder (real RDKit molecules, real QM9), at a tiny size."""
-    output = tmp_path_factory.mktemp("data") / "quickstart"
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "datasets" / "quickstart.py"), "--output", str(output),
-         "--num-molecules", "48", "--num-qm9", "80", "--num-proc", "1"],
-        check=True, capture_output=True,
-    )
-    return output
-
-
-def trl_sft(recipe: str, tmp_path, launch_args=(), timeout: float = 600, recipes=QUICKSTART_RECIPES,
-            **overrides) -> subprocess.CompletedProcess:
-    """Runs `trl sft --config <recipe (a quickstart one by default) with overrides>` and returns the finished process."""
-    config = yaml.safe_load((recipes / recipe).read_text())
-    config.update(per_device_train_batch_size=4, logging_steps=1, **overrides)
-    config_path = tmp_path / f"{recipe}.{len(list(tmp_path.glob('*.yaml')))}.yaml"
-    config_path.write_text(yaml.safe_dump({key: str(v) if hasattr(v, "__fspath__") else v for key, v in config.items()}))
-    result = run_in_own_session(["trl", "sft", "--config", str(config_path), *launch_args], timeout,
-                                marker=str(config_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
