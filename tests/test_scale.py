@@ -1,8 +1,8 @@
-"""Training at the paper's scale: DeepSpeed ZeRO-2/3 and FSDP2 in bf16, for real, on two CPU processes over gloo.
+"""Training at the paper's scale: DDP, DeepSpeed ZeRO-2/3 and FSDP2 in bf16, for real, on two CPU processes over gloo.
 
-Each DeepSpeed run is the stock command a GPU user runs, in its CPU form (`trl sft --config recipes/stage{1,2}.yaml
---accelerate_config recipes/accelerate/deepspeed_zero{2,3}.yaml --num_processes 2 --use_cpu true`), the recipes
-overridden only in paths, sizes and step counts. What an engine really did is read from what it wrote: DeepSpeed's
+Each DDP and DeepSpeed run is the stock command a GPU user runs, in its CPU form (`trl sft --config
+recipes/stage{1,2}.yaml --accelerate_config recipes/accelerate/<engine>.yaml --num_processes 2 --use_cpu true`), the
+recipes overridden only in paths, sizes and step counts. What an engine really did is read from what it wrote: DeepSpeed's
 checkpoint (its config, world size, each rank's partitions) and DeepSpeed's own fp32 consolidation of those partitions.
 """
 
@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 import torch
+from datasets import load_dataset
 from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 from peft import PeftModel
 from safetensors.torch import load_file
@@ -26,7 +27,8 @@ from processing_instructmol import InstructMolProcessor
 from tests_paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes"
-ENGINE_CONFIGS = {"zero2": RECIPES / "accelerate" / "deepspeed_zero2.yaml",
+ENGINE_CONFIGS = {"ddp": RECIPES / "accelerate" / "multi_gpu.yaml",
+                  "zero2": RECIPES / "accelerate" / "deepspeed_zero2.yaml",
                   "zero3": RECIPES / "accelerate" / "deepspeed_zero3.yaml"}
 ZERO_STAGE = {"zero2": 2, "zero3": 3}
 QUESTION = [{"role": "user", "content": [{"type": "molecule", "molecule": "c1ccccc1O"},
@@ -57,9 +59,9 @@ def gap_rows(data_dir) -> list[dict]:
 
 
 def deepspeed_checkpoint(output_dir):
-    """The DeepSpeed folder (`global_stepN/`) of the run's last checkpoint."""
+    """The run's last checkpoint and its DeepSpeed folder (`global_stepN/`, None for a plain checkpoint)."""
     checkpoint = max(output_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
-    return checkpoint, next(checkpoint.glob("global_step*"))
+    return checkpoint, next(checkpoint.glob("global_step*"), None)
 
 
 def load_deepspeed_file(path) -> dict:
@@ -83,7 +85,7 @@ def fp32_master_partitions(step_dir) -> list[int]:
     return sizes
 
 
-@pytest.fixture(scope="module", params=["zero2", "zero3"])
+@pytest.fixture(scope="module", params=list(ENGINE_CONFIGS))
 def bf16_stages(request, tiny_model_dir, tiny_data_dir, tmp_path_factory):
     """Stage 1 then stage 2 in bf16 on one engine, each the stock recipe in its CPU form."""
     engine = request.param
@@ -96,18 +98,28 @@ def bf16_stages(request, tiny_model_dir, tiny_data_dir, tmp_path_factory):
     return {"engine": engine, "work": work, "stage1": stage1, "stage2": stage2}
 
 
-def test_bf16_stage1_runs_partitioned_on_the_engine_it_was_given(bf16_stages, tiny_model_dir):
-    engine = bf16_stages["engine"]
+def test_bf16_stage1_runs_on_the_engine_it_was_given(bf16_stages, tiny_model_dir, tiny_data_dir):
+    engine, stage1_dir = bf16_stages["engine"], bf16_stages["work"] / "stage1"
     losses = logged_losses(bf16_stages["stage1"].stdout)
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
-    _, step_dir = deepspeed_checkpoint(bf16_stages["work"] / "stage1")
+    trained = InstructMolForConditionalGeneration.from_pretrained(stage1_dir)
+    assert trained.config.freeze_llm
+    initial = load_file(tiny_model_dir / "model.safetensors")
+    assert not torch.equal(trained.model.projector.linear_1.weight, initial["model.projector.linear_1.weight"])
+    checkpoint, step_dir = deepspeed_checkpoint(stage1_dir)
+    if engine == "ddp":
+        # Two processes of 4 rows: a step is 1/ceil(rows / 8) of an epoch; a plain (not DeepSpeed) checkpoint.
+        rows = load_dataset(str(tiny_data_dir), "alignment_g", split="train").num_rows
+        assert float(re.search(r"'epoch': '([0-9.]+)'", bf16_stages["stage1"].stdout).group(1)) == pytest.approx(
+            1 / math.ceil(rows / 8), abs=1e-4)
+        assert step_dir is None and (checkpoint / "optimizer.pt").is_file()
+        return
     states = model_states(step_dir)
     for state in states:
         assert state["dp_world_size"] == 2
         assert state["ds_config"]["zero_optimization"]["stage"] == ZERO_STAGE[engine]
         assert state["ds_config"]["bf16"]["enabled"] is True
     # Both stages split the optimizer's float32 master weights of what trains (the projector) over the two ranks.
-    initial = load_file(tiny_model_dir / "model.safetensors")
     projector_size = sum(initial[f"model.projector.linear_1.{name}"].numel() for name in ("weight", "bias"))
     assert fp32_master_partitions(step_dir) == [projector_size // 2] * 2
     gin_table = "model.graph_encoder.atom_embedding.tables.0.weight"
@@ -120,20 +132,22 @@ def test_bf16_stage1_runs_partitioned_on_the_engine_it_was_given(bf16_stages, ti
     else:
         # ZeRO-2 partitions optimizer states and gradients, not parameters: one file holds them all, whole.
         assert len(states) == 1 and states[0]["module"][gin_table].shape == initial[gin_table].shape
-    trained = InstructMolForConditionalGeneration.from_pretrained(bf16_stages["work"] / "stage1")
-    assert trained.config.freeze_llm
 
 
-def consolidated_in_memory_model(stage1_dir, stage2_dir) -> PeftModel:
-    """The trained stage-2 model as it was in the engine's memory (bf16): the stage-1 base, the adapter, and the
-    trained values that DeepSpeed consolidates from the ranks' fp32 partitions of its checkpoint."""
+def in_memory_model(stage1_dir, stage2_dir, engine: str) -> PeftModel:
+    """The trained stage-2 model as it was in the engine's memory: the stage-1 base in the recipe's bf16, the adapter,
+    and under DeepSpeed the trained values that DeepSpeed itself consolidates from the ranks' fp32 partitions of its
+    checkpoint (DDP keeps whole float32 adapters in memory, which is what it saves)."""
     base = InstructMolForConditionalGeneration.from_pretrained(stage1_dir, dtype=torch.bfloat16)
     model = PeftModel.from_pretrained(base, str(stage2_dir)).eval()
-    checkpoint, _ = deepspeed_checkpoint(stage2_dir)
-    trained = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint))
-    trainable = {name for name, parameter in model.named_parameters() if "lora_" in name or "modules_to_save" in name}
-    assert trainable <= set(trained)
-    model.load_state_dict({name: trained[name] for name in trainable}, strict=False)
+    if engine in ZERO_STAGE:
+        checkpoint, step_dir = deepspeed_checkpoint(stage2_dir)
+        assert {state["ds_config"]["zero_optimization"]["stage"] for state in model_states(step_dir)} == {
+            ZERO_STAGE[engine]}
+        trained = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint))
+        trainable = {name for name, _ in model.named_parameters() if "lora_" in name or "modules_to_save" in name}
+        assert trainable <= set(trained)
+        model.load_state_dict({name: trained[name] for name in trainable}, strict=False)
     return model
 
 
@@ -171,12 +185,9 @@ def test_bf16_stage2_adapter_merges_into_the_stage1_model_and_answers_as_trained
     work = bf16_stages["work"]
     losses = logged_losses(bf16_stages["stage2"].stdout)
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
-    _, step_dir = deepspeed_checkpoint(work / "stage2")
-    assert {state["ds_config"]["zero_optimization"]["stage"] for state in model_states(step_dir)} == {
-        ZERO_STAGE[bf16_stages["engine"]]}
     tensors, answer = merged_and_asked_in_a_fresh_process(work / "stage2", tmp_path)
     assert answer["new_tokens"] > 0
-    in_memory = consolidated_in_memory_model(work / "stage1", work / "stage2")
+    in_memory = in_memory_model(work / "stage1", work / "stage2", bf16_stages["engine"])
     processor = InstructMolProcessor.from_pretrained(work / "stage2", trust_remote_code=True)
     inputs = processor.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=True, return_dict=True,
                                            return_tensors="pt")
@@ -202,7 +213,7 @@ def test_fp32_zero2_and_zero3_give_the_weights_of_one_process_with_the_same_glob
     one = load_file(tmp_path / "one" / "adapter_model.safetensors")
     lora_b = next(name for name in one if "lora_B" in name)
     assert one[lora_b].abs().max() > 1e-3  # trained away from LoRA's zero start
-    for engine in ENGINE_CONFIGS:
+    for engine in ZERO_STAGE:
         two_process_run("stage2.yaml", tmp_path, cpu_form(engine, "--mixed_precision", "no"),
                         output_dir=tmp_path / engine, **same)
         sharded = load_file(tmp_path / engine / "adapter_model.safetensors")
