@@ -42,8 +42,10 @@ setup(
     extras_require={
         "quickstart": ["gguf>=0.17", "qm9pack>=1.0"],
         "demo": ["gradio>=6.0"],
+        # DeepSpeed ZeRO-2/3 (recipes/accelerate/deepspeed_zero*.yaml); its ops compile at first use (DS_BUILD_OPS=0).
+        "deepspeed": ["deepspeed>=0.19.8"],
         "test": ["pytest>=8", "ogb>=1.3.6", "gguf>=0.17", "qm9pack>=1.0", "gradio>=6.0", "gradio_client>=2.0",
-                 "selenium>=4.20"],
+                 "selenium>=4.20", "deepspeed>=0.19.8"],
     },
     entry_points={"console_scripts": ["instructmol=instructmol.cli:main"]},
 )
