@@ -7,9 +7,9 @@ checkpoint (its config, world size, each rank's partitions) and DeepSpeed's own 
 """
 
 import json
-import os
 import math
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -36,8 +36,19 @@ QUESTION = [{"role": "user", "content": [{"type": "molecule", "molecule": "c1ccc
 
 
 def cpu_form(engine: str, *extra: str) -> list[str]:
-    """The launch arguments of the README's CPU form of a GPU command: the engine's own config, 2 processes."""
-    return ["--accelerate_config", str(ENGINE_CONFIGS[engine]), "--num_processes", "2", "--use_cpu", "true", *extra]
+    """The launch arguments of the README's CPU form of a GPU command: the engine's own config, 2 processes. ZeRO-3
+    runs also take the README's multi-node arguments, for one node, which `trl sft` passes to the launcher."""
+    launch = ["--accelerate_config", str(ENGINE_CONFIGS[engine]), "--num_processes", "2", "--use_cpu", "true"]
+    if engine == "zero3":
+        launch += ["--num_machines", "1", "--machine_rank", "0", "--main_process_ip", "127.0.0.1",
+                   "--main_process_port", str(free_port())]
+    return [*launch, *extra]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def two_process_run(recipe: str, work, launch_args, **overrides) -> subprocess.CompletedProcess:
@@ -234,6 +245,8 @@ def test_zero3_partitions_the_model_as_transformers_builds_it(tiny_model_dir):
 
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
         deepspeed.init_distributed("gloo")
+        # What accelerate registers for transformers under ZeRO-3; held in a variable, as transformers keeps only a
+        # weak reference to it.
         zero3 = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "bf16": {"enabled": True},
                                    "train_batch_size": 1})
         folder = sys.argv[1]
@@ -248,8 +261,8 @@ def test_zero3_partitions_the_model_as_transformers_builds_it(tiny_model_dir):
                 assert torch.equal(parameter.data.float(), saved[name].to(torch.bfloat16).float()), name
         print("partitioned", sum(1 for _ in loaded.parameters()))
     """)
-    port = str(29500 + os.getpid() % 1000)
-    result = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), port], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(free_port())], capture_output=True,
+                            text=True,
                             cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"partitioned (\d+)", result.stdout).group(1) == str(
