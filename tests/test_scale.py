@@ -235,7 +235,8 @@ def test_fp32_zero2_and_zero3_give_the_weights_of_one_process_with_the_same_glob
 
 def test_zero3_partitions_the_model_as_transformers_builds_it(tiny_model_dir):
     """`_from_config` and `from_pretrained` inside DeepSpeed's ZeRO-3 partitioning context (what accelerate registers
-    for transformers), one gloo process: every parameter partitioned, the checkpoint's values loaded into them."""
+    for transformers), one gloo process: every parameter partitioned, the GIN initialised as documented, the
+    checkpoint's values loaded into them."""
     script = textwrap.dedent("""
         import os, sys
         import deepspeed, torch
@@ -255,6 +256,16 @@ def test_zero3_partitions_the_model_as_transformers_builds_it(tiny_model_dir):
         loaded = InstructMolForConditionalGeneration.from_pretrained(folder)
         for model in (from_config, loaded):
             assert all(p.numel() == 0 and p.ds_status.name == "NOT_AVAILABLE" for p in model.parameters())
+        # The GIN's documented initialisation, applied to the partitioned parameters of the model built from a config:
+        # OGB's Xavier-uniform tables, PyTorch's Linear init (bound 1/sqrt(fan_in)), eps 0.
+        encoder = from_config.model.graph_encoder
+        table, layer = encoder.atom_embedding.tables[0].weight, encoder.layers[0].conv
+        linear, eps = layer.nn[0].weight, layer.eps
+        with deepspeed.zero.GatheredParameters([table, linear, eps]):
+            xavier_bound = (6 / sum(table.shape)) ** 0.5
+            assert 0.9 * xavier_bound < table.float().abs().max() <= xavier_bound * 1.01
+            assert 0.9 / linear.shape[1] ** 0.5 < linear.float().abs().max() <= 1.01 / linear.shape[1] ** 0.5
+            assert eps.item() == 0
         saved = load_file(folder + "/model.safetensors")
         for name, parameter in loaded.named_parameters():
             with deepspeed.zero.GatheredParameters([parameter]):
