@@ -5,6 +5,7 @@ it depends on torch, torch_geometric and transformers only.
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.utils import torch_compilable_check
+from transformers.utils import is_torchdynamo_compiling, torch_compilable_check
 from transformers.utils.generic import can_return_tuple
 
 try:  # a sibling module when loaded from a checkpoint with trust_remote_code
@@ -25,6 +26,23 @@ except ImportError:  # a top-level module after `pip install`
     from configuration_instructmol import InstructMolConfig
 
 GRAPH_INPUT_NAMES = ("atom_features", "bond_features", "edge_index")
+# transformers 5.24 renamed the key/value cache `past_key_values` to `cache`, as an argument and as an output field.
+# This file runs on whichever transformers loads the checkpoint, so it passes and reads the cache under the installed
+# version's name; the model's own forward takes both (see `cache_under_either_name`).
+CACHE_NAME = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def cache_under_either_name(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    """The key/value cache given as `cache` or as `past_key_values`: the name before transformers 5.24 (what 5.23's
+    `generate` passes), and since then a deprecated alias with the FutureWarning transformers' own models give."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("Pass the key/value cache once, as `cache` (or `past_key_values` before transformers 5.24)")
+    if CACHE_NAME == "cache" and not is_torchdynamo_compiling():
+        warnings.warn("`past_key_values` is deprecated since transformers 5.24: pass the key/value cache as `cache`",
+                      FutureWarning, stacklevel=3)
+    return past_key_values
 
 
 @dataclass
@@ -358,6 +376,7 @@ class InstructMolModel(InstructMolPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> tuple | InstructMolModelOutputWithPast:
         """
@@ -365,13 +384,15 @@ class InstructMolModel(InstructMolPreTrainedModel):
             input_ids: `[batch, seq]` token ids with one `<mol>` per atom of each molecule.
             atom_features, bond_features, edge_index: the flat graph batch of the processor
                 (`[N, 9]`, `[E, 3]`, `[2, E]`); the i-th atom fills the i-th `<mol>` in row-major order.
-            cache: the language model's key/value cache.
+            cache: the language model's key/value cache (`past_key_values`: the same, its name before transformers
+                5.24).
             inputs_embeds: `[batch, seq, hidden]` instead of `input_ids`; `<mol>` positions hold the `<mol>`
                 embedding, replaced by the atoms.
             kwargs: passed to the language model (`use_cache`, attention options, ...).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        cache = cache_under_either_name(cache, past_key_values)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
@@ -388,7 +409,7 @@ class InstructMolModel(InstructMolPreTrainedModel):
             self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # a <mol> without its graph: raises
 
         outputs = self.language_model(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, **{CACHE_NAME: cache},
             **kwargs,
         )
         return InstructMolModelOutputWithPast(**outputs, molecule_embeddings=molecule_embeddings)
@@ -434,11 +455,12 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> tuple | InstructMolCausalLMOutputWithPast:
         """
         Args:
-            input_ids, atom_features, bond_features, edge_index, cache, inputs_embeds: as in
+            input_ids, atom_features, bond_features, edge_index, cache, inputs_embeds, past_key_values: as in
                 `InstructMolModel.forward`.
             labels: `[batch, seq]` next-token targets (-100 ignored); shifted inside the loss.
             logits_to_keep: compute logits for the last `n` positions only (0: all).
@@ -454,7 +476,7 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
             edge_index=edge_index,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
+            cache=cache_under_either_name(cache, past_key_values),
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
@@ -465,7 +487,7 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         return InstructMolCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            cache=outputs.cache,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             molecule_embeddings=outputs.molecule_embeddings,
@@ -475,7 +497,6 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         self,
         input_ids: torch.LongTensor,
         next_sequence_length: int | None = None,
-        cache: Cache | None = None,
         attention_mask: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         is_first_iteration: bool | None = False,
@@ -484,8 +505,9 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
         edge_index: torch.LongTensor | None = None,
         **kwargs,
     ) -> dict:
+        # The cache stays in kwargs under the installed transformers' name (CACHE_NAME).
         model_inputs = super().prepare_inputs_for_generation(
-            input_ids, next_sequence_length=next_sequence_length, cache=cache, attention_mask=attention_mask,
+            input_ids, next_sequence_length=next_sequence_length, attention_mask=attention_mask,
             inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
         )
         # The graphs go with the forward pass that reads their <mol> positions: the prompt's, whether it is the
@@ -565,6 +587,7 @@ def expand_graphs_per_sample(graph: dict[str, torch.Tensor], placeholder_mask: t
 
 
 __all__ = [
+    "CACHE_NAME",
     "InstructMolPreTrainedModel",
     "InstructMolModel",
     "InstructMolForConditionalGeneration",

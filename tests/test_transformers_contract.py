@@ -4,6 +4,7 @@ initialisation from a config, dtype rules, `return_dict=False`, the pipelines.""
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch_geometric.nn import GINEConv
 from transformers import AutoModel, AutoModelForMultimodalLM, pipeline
 
 from instructmol.build import build_instructmol, save_instructmol
-from modeling_instructmol import GINLinear, InstructMolForConditionalGeneration
+from modeling_instructmol import CACHE_NAME, GINLinear, InstructMolForConditionalGeneration
 from tiny_models import build_tiny_llm, build_tiny_tokenizer
 
 PROMPT = "USER: what is <mol>\nthis molecule? ASSISTANT:"
@@ -54,12 +55,12 @@ def test_generation_continues_from_a_given_cache(tiny_model, inputs):
     # A cache of the text before the molecule: the graphs go with the rest of the prompt.
     with torch.no_grad():
         prefix = tiny_model(input_ids=ids[:, :first_molecule], use_cache=True)
-    continued = tiny_model.generate(**inputs, cache=prefix.cache, **GREEDY)
+    continued = tiny_model.generate(**inputs, **{CACHE_NAME: getattr(prefix, CACHE_NAME)}, **GREEDY)
     assert new_tokens(continued, inputs) == expected
     # A cache of the whole prompt but its last token (the molecule included): no graph is read again.
     with torch.no_grad():
         almost = tiny_model(input_ids=ids[:, :-1], **graphs(inputs), use_cache=True)
-    continued = tiny_model.generate(**inputs, cache=almost.cache, **GREEDY)
+    continued = tiny_model.generate(**inputs, **{CACHE_NAME: getattr(almost, CACHE_NAME)}, **GREEDY)
     assert new_tokens(continued, inputs) == expected
 
 
@@ -97,11 +98,30 @@ def test_compiled_forward_gives_the_eager_logits(tiny_model, inputs):
         prefill = tiny_model(**inputs, use_cache=True)
         next_token = prefill.logits[:, -1:].argmax(-1)
         # Each call gets its own copy of the cache: a forward pass appends to the cache it is given.
-        eager = tiny_model(input_ids=next_token, cache=copy.deepcopy(prefill.cache)).logits
+        cache = getattr(prefill, CACHE_NAME)
+        eager = tiny_model(input_ids=next_token, cache=copy.deepcopy(cache)).logits
         # A decoding step (what generate compiles) captures in one graph; the prefill with its graphs compiles too.
         compiled = torch.compile(tiny_model, fullgraph=True, backend="aot_eager")
-        torch.testing.assert_close(compiled(input_ids=next_token, cache=copy.deepcopy(prefill.cache)).logits, eager)
+        torch.testing.assert_close(compiled(input_ids=next_token, cache=copy.deepcopy(cache)).logits, eager)
         torch.testing.assert_close(torch.compile(tiny_model, backend="aot_eager")(**inputs).logits, tiny_model(**inputs).logits)
+
+
+def test_the_cache_is_also_taken_under_its_name_before_transformers_5_24(tiny_model, inputs):
+    """As transformers' own `test_bc_cache_name_forward`: `past_key_values=` gives what `cache=` gives, with a
+    FutureWarning on a transformers whose name is `cache` (5.24 on) and silently on 5.23, where it is the name."""
+    with torch.no_grad():
+        prefill = tiny_model(**inputs, use_cache=True)
+        next_token = prefill.logits[:, -1:].argmax(-1)
+        cache = getattr(prefill, CACHE_NAME)
+        expected = tiny_model(input_ids=next_token, cache=copy.deepcopy(cache)).logits
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            old_name = tiny_model(input_ids=next_token, past_key_values=copy.deepcopy(cache)).logits
+    torch.testing.assert_close(old_name, expected)
+    deprecations = [w for w in caught if issubclass(w.category, FutureWarning) and "past_key_values" in str(w.message)]
+    assert len(deprecations) == (1 if CACHE_NAME == "cache" else 0)
+    with pytest.raises(ValueError, match="once"):
+        tiny_model(input_ids=next_token, cache=copy.deepcopy(cache), past_key_values=copy.deepcopy(cache))
 
 
 def test_the_model_never_generates_its_placeholder_however_built(tiny_model_dir, inputs):
