@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 from ogb.utils import smiles2graph
+from rdkit import Chem
 from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
 
 from instructmol.build import NCI_MOLECULES
@@ -26,22 +27,26 @@ def test_default_table_sizes_are_current_ogbs():
 
 
 def test_identical_to_ogb_on_rdkits_5000_nci_molecules():
+    """Every molecule the featurizer reads gives OGB's graph exactly; every one it refuses is one RDKit itself cannot
+    read (how many depends on the RDKit release: 8 with 2026.9, 5 with 2024.3), its message naming the SMILES."""
     featurizer = MolecularGraphFeaturizer(cache_size=0)
-    compared, rejected = 0, []
-    for smiles in nci_smiles():
+    molecules = nci_smiles()
+    compared, rejected = 0, {}
+    for smiles in molecules:
         try:
             graph = featurizer.featurize(smiles)
         except InvalidMoleculeError as error:
-            rejected.append(str(error))
+            rejected[smiles] = str(error)
             continue
         reference = smiles2graph(smiles)
         np.testing.assert_array_equal(graph.atom_features, reference["node_feat"], err_msg=smiles)
         np.testing.assert_array_equal(graph.bond_features, reference["edge_feat"], err_msg=smiles)
         np.testing.assert_array_equal(graph.edge_index, reference["edge_index"], err_msg=smiles)
         compared += 1
-    # RDKit rejects 8 of the 5,000 (valence errors); every rejection names its SMILES and the reason.
-    assert compared == 4991 and len(rejected) == 8
-    assert all("Explicit valence" in message and "SMILES '" in message for message in rejected)
+    assert compared + len(rejected) == len(molecules) and compared > 0.99 * len(molecules)
+    for smiles, message in rejected.items():
+        assert Chem.MolFromSmiles(smiles) is None, f"RDKit reads {smiles!r}, the featurizer refused it: {message}"
+        assert f"SMILES '{smiles}'" in message
 
 
 @pytest.mark.parametrize(
