@@ -6,9 +6,10 @@ The model is the Space's `INSTRUCTMOL_MODEL` variable (an InstructMol Hub repo, 
 
 import os
 
-from instructmol.demo import DEFAULT_MODEL, MODEL_ENVIRONMENT_VARIABLE, build_app
+from instructmol.defaults import DEMO_MODEL, MODEL_ENVIRONMENT_VARIABLE
+from instructmol.demo import build_app
 
-demo = build_app(os.environ.get(MODEL_ENVIRONMENT_VARIABLE, DEFAULT_MODEL))
+demo = build_app(os.environ.get(MODEL_ENVIRONMENT_VARIABLE, DEMO_MODEL))
 
 if __name__ == "__main__":
     demo.launch()

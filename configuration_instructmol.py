@@ -4,8 +4,6 @@ This file travels with every saved InstructMol checkpoint and is loaded with
 `trust_remote_code=True`; it depends on transformers only.
 """
 
-from typing import Literal
-
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
@@ -34,7 +32,6 @@ class InstructMolConfig(PreTrainedConfig):
         graph_dropout (`float`, defaults to 0.5):
             Dropout between GIN layers (the pretrain-gnns / MoleculeSTM fine-tuning value). Inactive while the
             encoder is frozen, because a frozen encoder always runs in eval mode.
-        graph_jk (`"last"`): jumping-knowledge mode; InstructMol uses the last layer's atom vectors.
         atom_feature_dims (`list[int]`): size of each of the 9 atom feature embedding tables.
         bond_feature_dims (`list[int]`): size of each of the 3 bond feature embedding tables.
         projector_type (`"linear"` or `"mlp2x_gelu"`):
@@ -51,7 +48,6 @@ class InstructMolConfig(PreTrainedConfig):
     graph_num_layers: int = 5
     graph_hidden_size: int = 300
     graph_dropout: float = 0.5
-    graph_jk: Literal["last"] = "last"
     atom_feature_dims: list[int] | None = None
     bond_feature_dims: list[int] | None = None
     projector_type: str = "linear"
@@ -61,6 +57,15 @@ class InstructMolConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        # Configs written by earlier versions of this package carry `graph_jk: "last"`, the only mode the encoder has (the atom
+        # vectors of its last layer, as InstructMol reads MoleculeSTM's GIN): taken as it is; any other mode would
+        # be a setting with no effect, so it is refused.
+        jumping_knowledge = kwargs.pop("graph_jk", "last")
+        if jumping_knowledge != "last":
+            raise ValueError(
+                f"graph_jk={jumping_knowledge!r} is not supported: the graph encoder gives the atom vectors of its "
+                "last layer (InstructMol's choice); remove graph_jk from the config"
+            )
         super().__post_init__(**kwargs)
         if self.atom_feature_dims is None:
             self.atom_feature_dims = list(OGB_ATOM_FEATURE_DIMS)

@@ -31,7 +31,7 @@ MAX_ATOMS_PER_MOLECULE = 4096
 MAX_SMILES_LENGTH = 16 * MAX_ATOMS_PER_MOLECULE
 # The characters of SMILES (OpenSMILES): RDKit reads a name after a space and stops at some other characters,
 # so a string with anything else would be read in part; it is refused instead.
-_SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
+SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
 
 VICUNA_SYSTEM_PROMPT = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -296,9 +296,9 @@ def check_smiles_string(smiles) -> None:
             f"the SMILES {smiles[:40]!r}... is {len(smiles)} characters long, more than the {MAX_SMILES_LENGTH} a "
             f"molecule of at most {MAX_ATOMS_PER_MOLECULE} atoms needs"
         )
-    if not _SMILES_CHARACTERS.fullmatch(smiles):
+    if not SMILES_CHARACTERS.fullmatch(smiles):
         position, character = next((index, char) for index, char in enumerate(smiles)
-                                    if not _SMILES_CHARACTERS.fullmatch(char))
+                                    if not SMILES_CHARACTERS.fullmatch(char))
         raise InvalidMoleculeError(
             f"the SMILES {smiles!r:.80} holds {character!r} at position {position}, which SMILES does not use "
             "(a space, a line break or a name after the molecule would make RDKit read only part of it)"
@@ -393,8 +393,8 @@ class InstructMolProcessor(ProcessorMixin):
         self.bond_feature_dims = list(bond_feature_dims or OGB_BOND_FEATURE_DIMS)
         super().__init__(tokenizer, chat_template=chat_template, **kwargs)
         self.featurizer = MolecularGraphFeaturizer(self.atom_feature_dims, self.bond_feature_dims)
-        self.molecule_token_id = tokenizer.convert_tokens_to_ids(molecule_token)
-        if self.molecule_token_id is None or self.molecule_token_id == tokenizer.unk_token_id:
+        self.mol_token_id = tokenizer.convert_tokens_to_ids(molecule_token)
+        if self.mol_token_id is None or self.mol_token_id == tokenizer.unk_token_id:
             raise ValueError(
                 f"The tokenizer has no {molecule_token!r} token. Add it as a special token and resize the model's "
                 "embeddings (`instructmol init` does both)."
@@ -403,14 +403,15 @@ class InstructMolProcessor(ProcessorMixin):
     def to_dict(self) -> dict:
         output = super().to_dict()
         output.pop("featurizer", None)
-        output.pop("molecule_token_id", None)
+        output.pop("mol_token_id", None)
         return output
 
     @property
     def model_input_names(self) -> list[str]:
         return [*self.tokenizer.model_input_names, *GRAPH_INPUT_NAMES]
 
-    # ProcessorMixin's `__call__` and `apply_chat_template` expand `images` at `image_token`: molecules travel there
+    # ProcessorMixin's `__call__` and `apply_chat_template` expand `images` at `image_token` (and count `image_token_id`,
+    # which the model's config and this processor call `mol_token_id`): molecules travel there
     # (TRL's collator passes them as `images`), the featurizer is their processor, `<mol>` their placeholder.
     @property
     def image_token(self) -> str:
@@ -418,7 +419,7 @@ class InstructMolProcessor(ProcessorMixin):
 
     @property
     def image_token_id(self) -> int:
-        return self.molecule_token_id
+        return self.mol_token_id
 
     @property
     def image_processor(self) -> MolecularGraphFeaturizer:
@@ -497,7 +498,7 @@ class InstructMolProcessor(ProcessorMixin):
         """Every expanded `<mol>` survived tokenization; else truncation cut a molecule (naming the sample)."""
         for sample_index, (sample_text, ids) in enumerate(zip(text, text_inputs["input_ids"])):
             expected = sample_text.count(self.molecule_token)
-            found = int((np.asarray(ids) == self.molecule_token_id).sum())
+            found = int((np.asarray(ids) == self.mol_token_id).sum())
             if found != expected:
                 raise ValueError(
                     f"Sample {sample_index}: its molecules need {expected} {self.molecule_token} tokens but only "

@@ -19,9 +19,10 @@ import time
 
 import torch
 
-from instructmol.demo import DEFAULT_MODEL, EXAMPLE_MOLECULES, PRESETS, build_app, preset_row
+from instructmol.defaults import DEMO_MODEL
+from instructmol.demo import EXAMPLE_MOLECULES, PRESETS, build_app, preset_row
 from instructmol.evaluation.generation import prompt_inputs, row_conversation
-from instructmol.evaluation.loading import load_model_and_processor
+from instructmol.loading import load_model_and_processor
 from instructmol.tasks import GRAPH_ONLY, TASKS
 
 PRESET = TASKS["description"].title
@@ -65,7 +66,7 @@ def demo_answer_seconds(url: str, max_new_tokens: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--model", default=DEMO_MODEL)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     args = parser.parse_args()

@@ -26,7 +26,7 @@ from instructmol.build import reference_molecules
 from instructmol.data import conversation_row, pick_instruction
 from instructmol.data.qm9pack import qm9_gap_rows
 from instructmol.evaluation.generation import generate_answers
-from instructmol.evaluation.loading import load_model_and_processor
+from instructmol.loading import load_model_and_processor
 from instructmol.quickstart import build_small_instructmol
 from instructmol.tasks import DESCRIPTION_POOL
 

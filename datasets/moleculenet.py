@@ -40,10 +40,10 @@ from instructmol.data import (
     split_fractions,
     start_build,
 )
+from instructmol.defaults import MOLECULESTM_REPO_ID
 from instructmol.tasks import GROUPS, LABEL_SEPARATOR, TASKS, label_question, tasks_of_builder
 
 DEEPCHEM_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets"
-MOLECULESTM_REPO = "chao1224/MoleculeSTM"
 NOT_BINARY = "label is neither 0 nor 1"
 NO_SCAFFOLD = "no Murcko scaffold"
 
@@ -146,7 +146,7 @@ def task_file_location(name: str, source: str | None, origin: str) -> str:
         folder = fetch(source)
         return str(find_file(folder, file_name) if folder.is_dir() else folder)
     if origin == "moleculestm":
-        return hub_dataset_file(MOLECULESTM_REPO, f"MoleculeNet_data/{name}/raw/{file_name}")
+        return hub_dataset_file(MOLECULESTM_REPO_ID, f"MoleculeNet_data/{name}/raw/{file_name}")
     return f"{DEEPCHEM_URL}/{file_name}"
 
 

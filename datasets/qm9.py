@@ -1,7 +1,7 @@
 """QM9 HOMO / LUMO / HOMO-LUMO gap regression as InstructMol datasets (answers: numbers in hartree, as text).
 
-The tasks `homo`, `lumo`, `gap`: configs `homo_g`, `homo_gs`, `lumo_g`, `lumo_gs`, `gap_g`, `gap_gs`, and `qm9_g`,
-`qm9_gs` (the group `qm9`: the three properties together, as the paper trains them). Sources:
+The tasks `homo`, `lumo`, `gap`: configs `homo_g`, `homo_gs`, `homo_s`, `lumo_*`, `gap_*`, and `qm9_g`, `qm9_gs`,
+`qm9_s` (the group `qm9`: the three properties together, as the paper trains them). Sources:
 - `--origin mol-instructions` (default, the paper's data): `property_prediction.json` of Mol-Instructions
   (SELFIES inputs, the record's own instruction, its `metadata.split`; `--validation-fraction` of train, by a seeded
   hash of the molecule, becomes validation). The property is read from the instruction's wording.
@@ -52,7 +52,8 @@ CARD = CardSpec(
         "Quantum-chemical property regression on QM9 (HOMO, LUMO and HOMO-LUMO gap, in hartree) in the "
         "prompt/completion form InstructMol (Cao et al., COLING 2025) trains on: the answer is the number as text. "
         "`*_g` configs give the molecule as a graph only (InstructMol-G), `*_gs` also write its SELFIES string into "
-        "the question (InstructMol-GS); `all_*` mixes the three properties."
+        "the question (InstructMol-GS), `*_s` give the string only (the text-only baseline); the `qm9_*` configs "
+        "hold the three properties together, as the paper trains them."
     ),
     source=(
         "Either Mol-Instructions' `property_prediction.json` (inside `data/Molecule-oriented_Instructions.zip` of "

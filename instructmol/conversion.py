@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import hf_hub_download
 
-MOLECULESTM_REPO_ID = "chao1224/MoleculeSTM"
-MOLECULESTM_GRAPH_CHECKPOINT = "demo/demo_checkpoints_Graph/molecule_model.pth"
+from .defaults import MOLECULESTM_GRAPH_CHECKPOINT, MOLECULESTM_REPO_ID
+
 
 # MoleculeSTM key (without the `molecule_node_model.` prefix) -> InstructMol graph-encoder key.
 _KEY_PATTERNS = [
@@ -190,3 +191,12 @@ def check_against_encoder(converted: ConvertedGraphEncoder) -> None:
     ]
     if wrong_shapes:
         raise CheckpointConversionError("Shapes that do not match the encoder: " + "; ".join(wrong_shapes))
+
+
+def resolve_graph_encoder(spec: str) -> ConvertedGraphEncoder | None:
+    """None for 'none'; else the converted MoleculeSTM checkpoint at a path or on the Hub."""
+    if spec == "none":
+        return None
+    if spec == "moleculestm":
+        spec = hf_hub_download(MOLECULESTM_REPO_ID, MOLECULESTM_GRAPH_CHECKPOINT)
+    return convert_moleculestm_state_dict(load_moleculestm_checkpoint(spec))

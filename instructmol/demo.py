@@ -24,21 +24,19 @@ from rdkit.Chem import Draw, rdChemReactions
 
 from processing_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
 
-from .data import BuildOptions, DEFAULT_MAX_ATOMS, graph_molecules, instruction_text, user_content
+from .data import BuildOptions, graph_molecules, instruction_text, user_content
 from .data.molecules import translate_reaction_string
+from .defaults import DEFAULT_MAX_ATOMS
 from .errors import one_line
 from .evaluation.generation import generate_answers, prompt_inputs, row_conversation
 from .evaluation.settings import decoding_kwargs
-from .metrics.molecule_generation.recipe import parse_molecule, to_smiles
+from .metrics.molecule_generation.scores import parse_molecule, to_smiles
 from .tasks import (
-    CAPTIONING,
-    CLASSIFICATION,
     FIRST_MOLECULE,
     GRAPH_AND_STRING,
     GRAPH_ONLY,
     MOLECULE_GENERATION,
     REACTANT_SIDE,
-    REGRESSION,
     TASKS,
     VARIANT_TITLES,
     Task,
@@ -46,8 +44,6 @@ from .tasks import (
 
 logger = logging.getLogger(__name__)
 
-MODEL_ENVIRONMENT_VARIABLE = "INSTRUCTMOL_MODEL"
-DEFAULT_MODEL = "instructmol-quickstart/merged"  # what `instructmol quickstart` writes
 EXAMPLE_MOLECULES = {
     "caffeine": "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
     "aspirin": "CC(=O)Oc1ccccc1C(=O)O",
@@ -63,9 +59,7 @@ EXAMPLE_REACTIONS = {
 }
 # Single-label tasks a chemist asks about one molecule or one reaction (multi-label tasks ask per label and
 # stage-1 alignment is not a question).
-PRESETS = {task.title: task for task in TASKS.values()
-           if task.metric in (CAPTIONING, REGRESSION, CLASSIFICATION, MOLECULE_GENERATION) and task.labels is None
-           and task.name != "alignment"}
+PRESETS = {task.title: task for task in TASKS.values() if task.labels is None and task.name != "alignment"}
 VARIANTS = {VARIANT_TITLES[GRAPH_ONLY]: GRAPH_ONLY, VARIANT_TITLES[GRAPH_AND_STRING]: GRAPH_AND_STRING}
 DEFAULT_MAX_NEW_TOKENS = 64
 DRAWING_SIZE = (360, 280)
@@ -239,7 +233,7 @@ class Assistant:
     """
 
     def __init__(self, model: str, dtype: str = "auto"):
-        from .evaluation.loading import load_model_and_processor, reads_molecules
+        from .loading import load_model_and_processor, reads_molecules
 
         self.name = model
         self.model = self.processor = None

@@ -18,7 +18,8 @@ import yaml
 
 from huggingface_hub import CommitInfo, DatasetCard, HfApi
 
-ADAPTER_CONFIG = "adapter_config.json"
+from .loading import ADAPTER_CONFIG, CONFIG_FILE
+
 # How pickle-based files begin: a pickle's protocol opcode (protocols 2-5), or a zip archive (torch.save, joblib
 # and numpy object arrays inside .npz) holding a pickle. Files are judged by content, whatever their name.
 PICKLE_PROTOCOL_OPCODE = 0x80
@@ -79,8 +80,8 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
         ValueError: naming the pickle files, or what a model folder lacks.
     """
     folder = _checked_folder(folder)
-    if not (folder / "config.json").is_file() and not (folder / ADAPTER_CONFIG).is_file():
-        raise ValueError(f"{folder} has neither config.json (a model) nor {ADAPTER_CONFIG} (an adapter)")
+    if not (folder / CONFIG_FILE).is_file() and not (folder / ADAPTER_CONFIG).is_file():
+        raise ValueError(f"{folder} has neither {CONFIG_FILE} (a model) nor {ADAPTER_CONFIG} (an adapter)")
     if not any(folder.glob("*.safetensors")):
         raise ValueError(f"{folder} has no .safetensors weights")
     return folder

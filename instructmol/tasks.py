@@ -2,8 +2,7 @@
 
 A task's `name` is everywhere the same word: the rows' `task` value, the builders' `--tasks` choice, the config
 prefix (`<name>_g`, `<name>_gs`), the recipe file, and the key of reports and of the paper's results. Builders
-read how each variant's prompt is made (`Task.prompts`), which molecules become graphs (`Task.graphs`) and what
-the answer is; the evaluator reads the metric and the answer budget; reports read the title and the paper's
+read how each variant's prompt is made (`Task.prompts`) and which molecules become graphs (`Task.graphs`); the evaluator reads the metric and the answer budget; reports read the title and the paper's
 table. Adding a task is one entry in `TASKS` plus a reader of its source in a builder script.
 
 By default, rows are built as the released InstructMol code (IDEA-XL/InstructMol, `llava/datasets/`) built them:
@@ -132,16 +131,13 @@ class Task:
         name: the one name (row value, `--tasks` choice, config prefix, report and paper-results key).
         title: how reports and cards name it.
         builder: the script in `datasets/` that builds it.
-        source: where its rows come from, by default.
         graphs: which molecules of a row's input become graphs, as released (`WHOLE_INPUT`, `FIRST_MOLECULE`,
             `REACTANT_SIDE`).
         prompts: variant ('g', 'gs', 's') -> how its user turn is written ('s' writes what 'gs' writes, without
             the graph).
-        answer: what the answer is, in words (the notation the model writes).
         metric: the metric module (`instructmol.metrics`) that scores it; its answer parser reads the answers.
         max_new_tokens: the default answer budget of `instructmol evaluate`.
         paper_table: the paper's table holding its results ("Table 3"), or None.
-        paper_column: the column (or row) of that table.
         epochs: the paper's training epochs for it (stage 2; stage 1 for `alignment`).
         recipe: the recipe that trains it, relative to `recipes/`.
         group: the name of the tasks it is trained and pooled with ("qm9"), or None.
@@ -156,14 +152,11 @@ class Task:
     name: str
     title: str
     builder: str
-    source: str
     graphs: str
     prompts: dict[str, Prompt]
-    answer: str
     metric: str
     max_new_tokens: int
     paper_table: str | None
-    paper_column: str | None
     epochs: int
     recipe: str
     group: str | None = None
@@ -193,19 +186,16 @@ RECORD_QUESTION_PROMPTS = with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
                                             GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=COMPOUND_SEQUENCE)})
 
 
-def _qm9_task(prop: str, title: str, column: str, example_instruction: str) -> Task:
+def _qm9_task(prop: str, title: str, example_instruction: str) -> Task:
     return Task(
         name=prop,
         title=f"QM9 {title}",
         builder="datasets/qm9.py",
-        source="Mol-Instructions `property_prediction.json` (QM9)",
         graphs=WHOLE_INPUT,
         prompts=RECORD_QUESTION_PROMPTS,
-        answer="a number in hartree",
         metric=REGRESSION,
         max_new_tokens=16,
         paper_table="Table 1",
-        paper_column=column,
         epochs=10,
         recipe="stage2/qm9.yaml",
         group="qm9",
@@ -214,21 +204,18 @@ def _qm9_task(prop: str, title: str, column: str, example_instruction: str) -> T
     )
 
 
-def _moleculenet_task(name: str, title: str, column: str) -> Task:
+def _moleculenet_task(name: str, title: str) -> Task:
     pool = MOLECULENET_POOLS[name]
     return Task(
         name=name,
         title=f"MoleculeNet {title}",
         builder="datasets/moleculenet.py",
-        source="MoleculeNet CSV (DeepChem)",
         graphs=WHOLE_INPUT,
         prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_POOL, pool),
                                   GRAPH_AND_STRING: Prompt(FROM_POOL, pool, suffix=COMPOUND_SEQUENCE)}),
-        answer="Yes or No",
         metric=CLASSIFICATION,
         max_new_tokens=8,
         paper_table="Table 2",
-        paper_column=column,
         epochs=10,
         recipe="stage2/moleculenet.yaml",
         group="moleculenet",
@@ -296,21 +283,16 @@ def _multilabel_task(name: str, title: str, labels: dict[str, str]) -> Task:
         name=name,
         title=f"MoleculeNet {title}",
         builder="datasets/moleculenet.py",
-        source="MoleculeNet CSV (DeepChem), one row per molecule and label",
         graphs=WHOLE_INPUT,
         prompts=RECORD_QUESTION_PROMPTS,
-        answer="Yes or No",
         metric=CLASSIFICATION,
         max_new_tokens=8,
         paper_table="Table 11",
-        paper_column=title,
         epochs=10,
         recipe=f"stage2/{name}.yaml",
         labels=labels,
     )
 
-
-_REACTION_SOURCE = "Mol-Instructions USPTO reactions (SELFIES)"
 
 TASKS: dict[str, Task] = {
     task.name: task
@@ -319,14 +301,11 @@ TASKS: dict[str, Task] = {
             name="alignment",
             title="PubChem molecule description (stage-1 alignment)",
             builder="datasets/pubchem.py",
-            source="PubChemSFT `all_clean.json` (OpenMol/PubChemSFT)",
             graphs=WHOLE_INPUT,
             prompts={GRAPH_ONLY: Prompt(NO_INSTRUCTION)},
-            answer="a description in English",
             metric=CAPTIONING,
             max_new_tokens=256,
             paper_table=None,
-            paper_column=None,
             epochs=5,
             recipe="stage1.yaml",
             legacy_names=("pubchem_alignment", "nci_description"),
@@ -335,28 +314,25 @@ TASKS: dict[str, Task] = {
             name="description",
             title="ChEBI-20 molecule description",
             builder="datasets/chebi20.py",
-            source="ChEBI-20 (MolT5's train/validation/test files)",
             graphs=WHOLE_INPUT,
             prompts=with_string_only({
                 GRAPH_ONLY: Prompt(FROM_POOL, DESCRIPTION_POOL),
                 GRAPH_AND_STRING: Prompt(FROM_POOL, DESCRIPTION_POOL, suffix=COMPOUND_SEQUENCE + "."),
             }),
-            answer="a description in English",
             metric=CAPTIONING,
             max_new_tokens=256,
             paper_table="Table 3",
-            paper_column="ChEBI-20",
             epochs=20,
             recipe="stage2/description.yaml",
             legacy_names=("chebi20_description",),
         ),
-        _qm9_task("homo", "HOMO energy", "HOMO", "What is the HOMO energy of this molecule?"),
-        _qm9_task("lumo", "LUMO energy", "LUMO", "Please provide the LUMO energy value for this molecule."),
-        _qm9_task("gap", "HOMO-LUMO gap", "Δε", "Please provide the energy separation between the highest occupied "
+        _qm9_task("homo", "HOMO energy", "What is the HOMO energy of this molecule?"),
+        _qm9_task("lumo", "LUMO energy", "Please provide the LUMO energy value for this molecule."),
+        _qm9_task("gap", "HOMO-LUMO gap", "Please provide the energy separation between the highest occupied "
                   "and lowest unoccupied molecular orbitals (HOMO-LUMO gap) of this molecule."),
-        _moleculenet_task("bace", "BACE", "BACE"),
-        _moleculenet_task("bbbp", "BBBP", "BBBP"),
-        _moleculenet_task("hiv", "HIV", "HIV"),
+        _moleculenet_task("bace", "BACE"),
+        _moleculenet_task("bbbp", "BBBP"),
+        _moleculenet_task("hiv", "HIV"),
         _multilabel_task("clintox", "ClinTox", CLINTOX_LABELS),
         _multilabel_task("tox21", "Tox21", TOX21_LABELS),
         _multilabel_task("toxcast", "ToxCast", {}),
@@ -365,18 +341,15 @@ TASKS: dict[str, Task] = {
             name="forward",
             title="Forward reaction prediction (USPTO)",
             builder="datasets/reactions.py",
-            source=_REACTION_SOURCE,
             graphs=FIRST_MOLECULE,
             prompts=with_string_only({
                 GRAPH_ONLY: Prompt(FROM_RECORD, suffix=" The other joint reactants are: {other_reactants}",
                                    suffix_needs="other_reactants"),
                 GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" {molecule}"),
             }),
-            answer="the product's SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,
             paper_table="Table 4",
-            paper_column="Forward Reaction Prediction",
             epochs=10,
             recipe="stage2/forward.yaml",
             legacy_names=("forward_reaction_prediction",),
@@ -386,15 +359,12 @@ TASKS: dict[str, Task] = {
             name="retrosynthesis",
             title="Retrosynthesis (USPTO-500MT)",
             builder="datasets/reactions.py",
-            source=_REACTION_SOURCE,
             graphs=WHOLE_INPUT,
             prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_RECORD),
                                       GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The product is: {molecule}")}),
-            answer="the reactants' SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,
             paper_table="Table 4",
-            paper_column="Retrosynthesis",
             epochs=10,
             recipe="stage2/retrosynthesis.yaml",
             example_instruction="Please suggest potential reactants for the given product.",
@@ -403,17 +373,14 @@ TASKS: dict[str, Task] = {
             name="reagent",
             title="Reagent prediction (USPTO-500MT)",
             builder="datasets/reactions.py",
-            source=_REACTION_SOURCE,
             graphs=REACTANT_SIDE,
             prompts=with_string_only({
                 GRAPH_ONLY: Prompt(FROM_POOL, REAGENT_POOL, suffix="\nThe product is {product}"),
                 GRAPH_AND_STRING: Prompt(FROM_RECORD, suffix=" The reaction is {molecule}"),
             }),
-            answer="the reagents' SELFIES",
             metric=MOLECULE_GENERATION,
             max_new_tokens=256,
             paper_table="Table 4",
-            paper_column="Reagent Prediction",
             epochs=10,
             recipe="stage2/reagent.yaml",
             legacy_names=("reagent_prediction",),

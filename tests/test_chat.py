@@ -22,7 +22,7 @@ def greedy_answer(model, processor, conversation: list[dict]) -> str:
                                            return_tensors="pt")
     with torch.no_grad():
         generated = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                                   suppress_tokens=[processor.molecule_token_id])
+                                   suppress_tokens=[processor.mol_token_id])
     return processor.post_process_generation(generated, inputs["input_ids"].shape[1])[0].strip()
 
 

@@ -21,7 +21,7 @@ from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 from instructmol.cli import main
 from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smiles_to_selfies
 from instructmol.evaluation import harness
-from instructmol.evaluation.loading import load_model_and_processor
+from instructmol.loading import load_model_and_processor
 from processing_instructmol import flatten_content
 from launch import run_in_own_session
 from tiny_models import WORDS

@@ -9,7 +9,8 @@ from instructmol.data import smiles_to_selfies
 from instructmol.evaluation.model_card import merge_results, replace_evaluation_section
 from instructmol.evaluation import EvaluationSettings
 from instructmol.evaluation.paper_results import PAPER_RESULTS, paper_results
-from instructmol.evaluation.paper_table import PAPER_TABLES, paper_table, render_table
+from instructmol.evaluation.paper_results import PAPER_TABLES
+from instructmol.evaluation.paper_table import render_table, table_by_number
 from instructmol.evaluation.predictions import PredictionStore, prediction_record
 from instructmol.evaluation.report import METRIC_DISPLAYS
 from instructmol.evaluation.targets import molecule_format
@@ -90,7 +91,7 @@ def test_the_evaluation_section_is_replaced_or_added():
 
 @pytest.mark.parametrize("number", PAPER_TABLES)
 def test_a_paper_table_renders_every_published_cell(number):
-    table = paper_table(number)
+    table = table_by_number(number)
     markdown = render_table(table, {}, EvaluationSettings(model="m", dataset="d", config="c", sample=True), [])
     published = [result for result in PAPER_RESULTS if result.table == f"Table {number}"]
     assert published and len(table.rows) * len(table.columns) >= len(published)

@@ -1,4 +1,4 @@
-"""molecule_captioning: hand-checked cases, the tokenizer trap, and parity with MolT5's recipe on its published outputs."""
+"""molecule_captioning: hand-checked cases, the tokenizer trap, and parity with MolT5's protocol on its published outputs."""
 
 import csv
 from pathlib import Path
@@ -11,7 +11,7 @@ from rouge_score import rouge_scorer
 from transformers import BertTokenizerFast
 
 from instructmol import metrics
-from instructmol.metrics.molecule_captioning.recipe import (
+from instructmol.metrics.molecule_captioning.scores import (
     load_word_piece_tokenizer,
     word_pieces,
 )
@@ -19,7 +19,7 @@ from tests_paths import SHARED_DATA
 
 MOLT5_PREDICTIONS = SHARED_DATA / "molt5_predictions"
 SCIBERT_VOCABULARY = SHARED_DATA / "scibert_scivocab_uncased"
-# METEOR is the slow part of the recipe; the first rows of each file keep this test to seconds.
+# METEOR is the slow part of the protocol; the first rows of each file keep this test to seconds.
 PARITY_ROWS = 300
 
 TINY_VOCABULARY = [
@@ -118,12 +118,12 @@ def reference_recipe(predictions: list[str], references: list[str], tokenizer: B
     reason=f"MolT5's published predictions and the SciBERT vocabulary are not in {SHARED_DATA} (only in the dev setup)",
 )
 @pytest.mark.parametrize("model_size", ["small", "base", "large"])
-def test_parity_with_molt5_recipe_on_published_captions(captioning, model_size, wordnet_available):
+def test_parity_with_molt5_protocol_on_published_captions(captioning, model_size, wordnet_available):
     rows = read_molt5_file(MOLT5_PREDICTIONS / f"molt5-{model_size}-smiles2caption.txt")[:PARITY_ROWS]
     predictions = [row["output"] for row in rows]
     references = [row["ground truth"] for row in rows]
     scores = captioning.compute(predictions=predictions, references=references, tokenizer=str(SCIBERT_VOCABULARY))
     expected = reference_recipe(predictions, references, BertTokenizerFast.from_pretrained(str(SCIBERT_VOCABULARY)))
-    assert 0.2 < expected["bleu4"] < 0.8, "the reference recipe itself looks broken"
+    assert 0.2 < expected["bleu4"] < 0.8, "the reference protocol itself looks broken"
     for name, value in expected.items():
         assert scores[name] == pytest.approx(value, abs=1e-4), name

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from instructmol import metrics
-from instructmol.metrics.molecule_classification.recipe import answer_to_label
+from instructmol.metrics.molecule_classification.scores import answer_to_label
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def test_unknown_mode_is_refused(generation):
         generation.compute(predictions=["CCO"], references=["CCO"], mode="molt6")
 
 
-def molt5_recipe(predictions: list[str], references: list[str]) -> dict:
+def molt5_protocol(predictions: list[str], references: list[str]) -> dict:
     """MolT5's mol_translation_metrics.py and fingerprint_metrics.py, written out directly."""
     exact = 0
     for prediction, reference in zip(predictions, references):
@@ -167,9 +167,9 @@ def test_parity_with_reference_scripts_on_published_molecules(generation, model_
     predictions = [row["output"] for row in rows]
     references = [row["ground truth"] for row in rows]
     scores = generation.compute(predictions=predictions, references=references, mode=mode)
-    recipe = molt5_recipe if mode == "molt5" else instructmol_recipe
+    protocol = molt5_protocol if mode == "molt5" else instructmol_recipe
     with rdBase.BlockLogs():
-        expected = recipe(predictions, references)
-    assert 0.5 < expected["validity"] < 1.0, "these files hold invalid outputs; the recipe must see some"
+        expected = protocol(predictions, references)
+    assert 0.5 < expected["validity"] < 1.0, "these files hold invalid outputs; the protocol must see some"
     for name, value in expected.items():
         assert scores[name] == pytest.approx(value, abs=1e-4), name

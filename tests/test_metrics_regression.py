@@ -5,7 +5,7 @@ import math
 import pytest
 
 from instructmol import metrics
-from instructmol.metrics.property_regression.recipe import parse_first_number
+from instructmol.metrics.property_regression.scores import parse_first_number
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,13 @@
 """InstructMol's forward pass: placeholder scatter, freezing, train/eval, checkpointing, attention, dtypes."""
 
 import copy
+import json
+import shutil
 
 import pytest
 import torch
 
+from configuration_instructmol import InstructMolConfig
 from modeling_instructmol import InstructMolForConditionalGeneration
 
 QUESTION = "USER: <mol>\nwhat is this molecule? ASSISTANT:"
@@ -166,3 +169,17 @@ def test_an_unfrozen_graph_encoder_with_bf16_statistics_still_updates_them(tiny_
     assert not torch.equal(running_mean, encoder.batch_norms[0].running_mean)
     assert encoder.batch_norms[0].num_batches_tracked == 1
     assert encoder.layers[0].conv.nn[0].weight.grad.dtype == torch.bfloat16
+
+
+def test_a_jumping_knowledge_mode_the_encoder_lacks_is_refused(tiny_model_dir, tmp_path):
+    """The encoder gives its last layer's atom vectors; a config asking for another mode would change nothing."""
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    for mode, loads in (("last", True), ("concat", False), ("max", False)):
+        folder = tmp_path / mode
+        shutil.copytree(tiny_model_dir, folder)
+        (folder / "config.json").write_text(json.dumps({**config, "graph_jk": mode}))
+        if loads:  # what earlier versions of this package wrote
+            assert not hasattr(InstructMolConfig.from_pretrained(folder), "graph_jk")
+        else:
+            with pytest.raises(ValueError, match=f"graph_jk='{mode}' is not supported"):
+                InstructMolForConditionalGeneration.from_pretrained(folder)

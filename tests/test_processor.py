@@ -13,7 +13,7 @@ QUESTION = "USER: <mol>\nwhat is this molecule? ASSISTANT:"
 
 
 def count_molecule_tokens(processor, input_ids) -> list[int]:
-    return (torch.as_tensor(input_ids) == processor.molecule_token_id).sum(dim=1).tolist()
+    return (torch.as_tensor(input_ids) == processor.mol_token_id).sum(dim=1).tolist()
 
 
 def test_each_placeholder_becomes_one_token_per_heavy_atom(tiny_processor):

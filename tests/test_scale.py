@@ -21,7 +21,7 @@ from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoin
 from peft import PeftModel
 from safetensors.torch import load_file
 
-from launch import run_in_own_session, trl_sft
+from launch import run_in_own_session, trl_sft, two_process_trl_sft
 from modeling_instructmol import InstructMolForConditionalGeneration
 from processing_instructmol import InstructMolProcessor
 from tests_paths import REPO_ROOT
@@ -52,12 +52,8 @@ def free_port() -> int:
 
 
 def two_process_run(recipe: str, work, launch_args, **overrides) -> subprocess.CompletedProcess:
-    """`trl sft` on two gloo processes; a second attempt after a hang at exit (see `cpu_2proc.yaml`: torch 2.13's gloo
-    can deadlock as a worker exits, after the run has saved everything)."""
-    try:
-        return trl_sft(recipe, work, launch_args, timeout=300, recipes=RECIPES, **overrides)
-    except subprocess.TimeoutExpired:
-        return trl_sft(recipe, work, launch_args, timeout=300, recipes=RECIPES, **overrides)
+    """A stock recipe of `recipes/` on two gloo processes."""
+    return two_process_trl_sft(recipe, work, launch_args, recipes=RECIPES, **overrides)
 
 
 def logged_losses(stdout: str) -> list[float]:
@@ -164,6 +160,7 @@ def in_memory_model(stage1_dir, stage2_dir, engine: str) -> PeftModel:
 
 FRESH_PROCESS_ANSWER = textwrap.dedent("""
     import json, sys
+    from pathlib import Path
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoProcessor
@@ -177,8 +174,8 @@ FRESH_PROCESS_ANSWER = textwrap.dedent("""
         logits = model(**inputs).logits
     answer_ids = model.generate(**inputs, max_new_tokens=6, do_sample=False)[0, inputs["input_ids"].shape[1]:]
     save_file({"logits": logits.float().contiguous(), "input_ids": inputs["input_ids"]}, output + ".safetensors")
-    json.dump({"answer": processor.decode(answer_ids, skip_special_tokens=True), "new_tokens": len(answer_ids)},
-              open(output + ".json", "w"))
+    answer = {"answer": processor.decode(answer_ids, skip_special_tokens=True), "new_tokens": len(answer_ids)}
+    Path(output + ".json").write_text(json.dumps(answer))
 """)
 
 

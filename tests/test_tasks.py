@@ -6,7 +6,7 @@ import pytest
 
 from instructmol import metrics
 from instructmol.data import BuildOptions, build_task, candidate, candidates_dataset, instruction_text, resolve_molecules
-from instructmol.evaluation.loading import check_rows
+from instructmol.evaluation.rows import check_rows
 from instructmol.evaluation.paper_results import PAPER_RESULTS
 from instructmol.evaluation.scoring import score_records
 from instructmol.tasks import (

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from modeling_instructmol import InstructMolForConditionalGeneration
-from launch import QUICKSTART_RECIPES, trl_sft
+from launch import QUICKSTART_RECIPES, trl_sft, two_process_trl_sft
 from tests_paths import REPO_ROOT
 
 
@@ -62,7 +62,7 @@ def test_labels_mask_prompt_and_molecule_tokens(tiny_processor, tiny_data_dir):
     rows = list(load_dataset(str(tiny_data_dir), "gap_g", split="train").select(range(8)))
     collator = DataCollatorForVisionLanguageModeling(tiny_processor, completion_only_loss=True)
     batch = collator([{key: row[key] for key in ("images", "prompt", "completion")} for row in rows])
-    mol_id = tiny_processor.molecule_token_id
+    mol_id = tiny_processor.mol_token_id
     learned = batch["labels"] != -100
     assert not learned[batch["input_ids"] == mol_id].any()
     assert (batch["input_ids"] == mol_id).sum() == batch["atom_features"].shape[0] > 0
@@ -92,17 +92,8 @@ def logged_epochs(stdout: str) -> list[float]:
 
 
 def two_process_stage1(tmp_path, **overrides) -> subprocess.CompletedProcess:
-    """Stage 1 on two gloo processes, a second attempt after a hang at exit.
-
-    torch 2.13's gloo can deadlock as a worker exits, after training and saving (about 1 run in 10 on a loaded
-    2-core machine; py-spy: the DDP Reducer's destructor holds the GIL while it joins a gloo thread that waits for
-    the GIL to free the tensor of a finished all-gather). The run's own work is what this test is about.
-    """
     launch_args = ["--accelerate_config", str(REPO_ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml")]
-    try:
-        return trl_sft("stage1.yaml", tmp_path, launch_args, timeout=180, **overrides)
-    except subprocess.TimeoutExpired:
-        return trl_sft("stage1.yaml", tmp_path, launch_args, timeout=180, **overrides)
+    return two_process_trl_sft("stage1.yaml", tmp_path, launch_args, timeout=180, **overrides)
 
 
 def test_two_cpu_processes_train_and_save_a_loadable_model(tiny_model_dir, tiny_data_dir, tmp_path):

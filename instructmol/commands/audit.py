@@ -5,8 +5,6 @@ both tables and writes leakage.json and leakage.png into --output."""
 import argparse
 from pathlib import Path
 
-from ..data.leakage import HEATMAP_FILE, KEY_TITLES, LEAKAGE_FILE, markdown_table, run_audit
-
 HELP = "train/test molecule overlap across built datasets: tables, leakage.json, a heatmap"
 
 
@@ -16,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..data.leakage import HEATMAP_FILE, KEY_TITLES, LEAKAGE_FILE, markdown_table, run_audit
+
     report = run_audit(args.datasets, args.output)
     for kind, title in KEY_TITLES.items():
         print(f"Test molecules found in train splits, by {title}:\n\n{markdown_table(report, kind)}\n")

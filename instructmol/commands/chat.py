@@ -6,16 +6,19 @@ the earlier turns. Commands: `/mol SMILES` switches to another molecule (and sta
 end of input) ends the session.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 from dataclasses import dataclass, field
-
-import torch
-from transformers import AutoModel, AutoProcessor, PreTrainedModel, ProcessorMixin, TextStreamer
+from typing import TYPE_CHECKING
 
 from ..arguments import positive_int
 from ..errors import one_line
-from ..merge import check_instructmol_folder, local_model_dir
+from ..loading import check_instructmol_folder, local_model_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, ProcessorMixin
 
 HELP = "chat about a molecule in the terminal (/mol SMILES switches molecule, /reset, /quit)"
 COMMANDS_HELP = "commands: /mol SMILES (switch molecule), /mol (no molecule), /reset, /quit"
@@ -63,6 +66,9 @@ class ChatSession:
             ValueError: the question holds the molecule placeholder, or something else the processor refuses; the
                 conversation is unchanged.
         """
+        import torch
+        from transformers import TextStreamer
+
         if self.processor.molecule_token in question:
             raise ValueError(f"the question holds {self.processor.molecule_token}, which stands for a molecule's atoms "
                              "in the model's input; give the molecule with /mol SMILES instead")
@@ -84,7 +90,7 @@ class ChatSession:
         kwargs = {
             "max_new_tokens": self.max_new_tokens,
             # A `<mol>` in the answer would have no graph behind it at the next step.
-            "suppress_tokens": [self.processor.molecule_token_id],
+            "suppress_tokens": [self.processor.mol_token_id],
         }
         if self.temperature > 0:
             kwargs.update(do_sample=True, temperature=self.temperature)
@@ -107,6 +113,8 @@ def switch_molecule(session: ChatSession, smiles: str | None) -> str:
 
 def load_session(args: argparse.Namespace) -> ChatSession:
     """The model and processor of `args.model` (a folder or Hub id), loaded with their own code."""
+    from transformers import AutoModel, AutoProcessor
+
     folder = check_instructmol_folder(local_model_dir(args.model))
     try:
         model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()

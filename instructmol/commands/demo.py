@@ -6,17 +6,15 @@ import argparse
 import os
 
 from ..arguments import positive_int
-from ..data import DEFAULT_MAX_ATOMS
+from ..defaults import DEFAULT_MAX_ATOMS, DEMO_MODEL, MODEL_ENVIRONMENT_VARIABLE
 
 HELP = "the web demo (Gradio): presets, chat, batch answers, molecule drawings"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..demo import DEFAULT_MODEL, MODEL_ENVIRONMENT_VARIABLE
-
-    parser.add_argument("--model", default=os.environ.get(MODEL_ENVIRONMENT_VARIABLE, DEFAULT_MODEL),
+    parser.add_argument("--model", default=os.environ.get(MODEL_ENVIRONMENT_VARIABLE, DEMO_MODEL),
                         help=f"InstructMol folder, Hub repo or adapter folder (default: ${MODEL_ENVIRONMENT_VARIABLE}, "
-                        f"else {DEFAULT_MODEL}, what `instructmol quickstart` writes)")
+                        f"else {DEMO_MODEL}, what `instructmol quickstart` writes)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=positive_int, default=7860)
     parser.add_argument("--max-atoms", type=positive_int, default=DEFAULT_MAX_ATOMS,

@@ -25,9 +25,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..arguments import positive_int
-from ..evaluation import EvaluationSettings, run_evaluation
-from ..evaluation.paper_table import PAPER_TABLES, RELEASED_MODES, RELEASED_TEMPERATURE, TABLE_FILE, run_paper_table
-from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
+from ..evaluation.paper_results import PAPER_TABLES, RELEASED_MODES, RELEASED_TEMPERATURE
+from ..evaluation.settings import EvaluationSettings
 
 HELP = "evaluate a model on a dataset split: predictions, metrics next to the paper's, report with plots"
 
@@ -58,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="molecule metrics recipe: molt5 counts invalid outputs (the default), instructmol drops "
                         "them (the paper's scripts; the default of --paper-table 4)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
-    parser.add_argument("--caption-tokenizer", default=DEFAULT_TOKENIZER,
+    parser.add_argument("--caption-tokenizer", default=defaults["caption_tokenizer"],
                         help="WordPiece tokenizer of the description metrics: Hub id, folder or vocab.txt")
     parser.add_argument("--update-card", action="store_true",
                         help="write the results into the model folder's README.md (model-index and Evaluation section)")
@@ -77,6 +76,8 @@ def run(args: argparse.Namespace) -> None:
                          "--paper-table)")
     settings = shared_settings(args, model=args.model, dataset=args.dataset[0], config=args.config,
                                sample=args.sample, mode=args.mode or "molt5")
+    from ..evaluation import run_evaluation
+
     summary = run_evaluation(settings)
     if summary:  # under `accelerate launch`, the main process reports
         print(f"Evaluated {summary['rows']} rows of {settings.dataset} ({args.config}, {args.split}): "
@@ -103,6 +104,8 @@ def run_table(args: argparse.Namespace) -> None:
                                mode=args.mode or RELEASED_MODES.get(args.paper_table, "molt5"))
     if template.sample and args.temperature != RELEASED_TEMPERATURE:
         print(f"Note: sampling at temperature {args.temperature}, not the released {RELEASED_TEMPERATURE}")
+    from ..evaluation.paper_table import TABLE_FILE, run_paper_table
+
     record = run_paper_table(args.paper_table, args.models, args.dataset, output, template)
     if not record:
         return

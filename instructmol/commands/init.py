@@ -4,8 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..build import build_instructmol, load_language_model, save_instructmol
-from ..conversion import MOLECULESTM_GRAPH_CHECKPOINT, MOLECULESTM_REPO_ID, convert_moleculestm_state_dict, load_moleculestm_checkpoint
+from ..defaults import MOLECULESTM_REPO_ID
 
 HELP = "build a ready-to-train model folder from an LLM and a MoleculeSTM graph encoder"
 logger = logging.getLogger(__name__)
@@ -25,20 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="folder to write")
 
 
-def resolve_graph_encoder(spec: str):
-    """None for 'none'; else the converted MoleculeSTM checkpoint at a path or on the Hub."""
-    if spec == "none":
-        return None
-    if spec == "moleculestm":
-        from huggingface_hub import hf_hub_download
-
-        spec = hf_hub_download(MOLECULESTM_REPO_ID, MOLECULESTM_GRAPH_CHECKPOINT)
-    return convert_moleculestm_state_dict(load_moleculestm_checkpoint(spec))
-
-
 def run(args: argparse.Namespace) -> None:
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise FileExistsError(f"--output {args.output} is a file; give a folder to write the model into")
+    from ..build import build_instructmol, load_language_model, save_instructmol
+    from ..conversion import resolve_graph_encoder
+
     graph_encoder = resolve_graph_encoder(args.graph_encoder)
     language_model, tokenizer = load_language_model(args.llm, gguf_file=args.gguf_file, dtype=args.dtype)
     model, processor = build_instructmol(language_model, tokenizer, graph_encoder, projector_type=args.projector)

@@ -2,8 +2,6 @@
 
 import argparse
 
-from ..merge import merge_adapter
-
 HELP = "merge a stage-2 LoRA adapter into its base model (weights, processor, code, card)"
 
 
@@ -15,4 +13,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..merge import merge_adapter
+
     merge_adapter(args.adapter, args.output, base=args.base, dtype=args.dtype)

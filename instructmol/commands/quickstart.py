@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..arguments import positive_int
-from ..quickstart import GAP, QuickstartSettings, run_quickstart
+from ..defaults import QUICKSTART_TASK, QuickstartSettings
 
 HELP = "the README's main command: build, train, evaluate and ask a small InstructMol on CPU"
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of every draw (data sample and splits, GIN, projector and LoRA init, data order): "
                         "the same command gives the same numbers on the same machine")
-    parser.add_argument("--variant", choices=list(GAP.variants), default=defaults.variant,
+    parser.add_argument("--variant", choices=list(QUICKSTART_TASK.variants), default=defaults.variant,
                         help="g: the graph (InstructMol-G); gs: the graph and the SELFIES string (InstructMol-GS); "
                         "s: the LLM alone, with LoRA, on the SELFIES string (the text-only baseline)")
 
@@ -36,4 +36,6 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed,
         variant=args.variant,
     )
+    from ..quickstart import run_quickstart
+
     run_quickstart(args.output, settings)

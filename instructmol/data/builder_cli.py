@@ -19,7 +19,7 @@ from .assembly import (
     write_parquet,
 )
 from .card import CardSpec, write_card
-from .molecules import DEFAULT_MAX_ATOMS
+from ..defaults import DEFAULT_MAX_ATOMS
 from .prompts import (
     ALIGNMENT_PROMPTS,
     GRAPH_PLACEMENTS,

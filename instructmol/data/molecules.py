@@ -12,10 +12,10 @@ from rdkit import Chem, rdBase
 from datasets import Dataset
 from processing_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
 
+from ..defaults import DEFAULT_MAX_ATOMS
 from ..tasks import get_task
 from .prompts import BuildOptions, graph_molecules
 
-DEFAULT_MAX_ATOMS = 256
 
 # Drop reasons shared by several builders (builders add their own, e.g. "description too short").
 UNPARSABLE_SMILES = "SMILES rejected by the featurizer"

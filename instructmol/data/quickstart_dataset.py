@@ -36,10 +36,11 @@ from . import (
     start_build,
 )
 from .qm9pack import QM9_CITATION, qm9pack_candidates
+from ..defaults import QUICKSTART_TASK
 from ..tasks import GRAPH_ONLY, TASKS
 
 NCI_SMILES_FILE = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
-ALIGNMENT, GAP = TASKS["alignment"], TASKS["gap"]
+ALIGNMENT = TASKS["alignment"]
 
 # In order of how much a chemist would say about them first; a description names at most three.
 FUNCTIONAL_GROUPS = {
@@ -132,7 +133,7 @@ def nci_candidates(num_molecules: int | None, seed: int) -> Dataset:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = builder_argument_parser("quickstart.py", __doc__.splitlines()[0], [ALIGNMENT, GAP],
+    parser = builder_argument_parser("quickstart.py", __doc__.splitlines()[0], [ALIGNMENT, QUICKSTART_TASK],
                                      source_help="not used: both sources ship with installed packages (rdkit, qm9pack)",
                                      choose_tasks=False)
     parser.add_argument("--num-molecules", type=positive_int, default=None,
@@ -148,10 +149,10 @@ def main(argv: list[str] | None = None) -> None:
                             needs_text=False, max_atoms=args.max_atoms, num_proc=args.num_proc)
     nci = nci.map(_describe_batch, batched=True, num_proc=map_processes(args.num_proc, len(nci)),
                   desc="Describing molecules with RDKit")
-    gap = resolve_molecules(qm9pack_candidates([GAP.name], limit=args.num_qm9, seed=args.seed), options,
+    gap = resolve_molecules(qm9pack_candidates([QUICKSTART_TASK.name], limit=args.num_qm9, seed=args.seed), options,
                             notation="smiles", needs_text=True, max_atoms=args.max_atoms, num_proc=args.num_proc)
     builds = [build_task(ALIGNMENT.name, nci, variants=(GRAPH_ONLY,), options=options),
-              build_task(GAP.name, gap, variants=GAP.variants, options=options)]
+              build_task(QUICKSTART_TASK.name, gap, variants=QUICKSTART_TASK.variants, options=options)]
     finish_build(args, CARD, builds)
 
 

@@ -15,21 +15,14 @@ from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import set_seed
 
-from ..metrics.molecule_captioning.recipe import load_word_piece_tokenizer
+from ..metrics.molecule_captioning.scores import load_word_piece_tokenizer
 from ..errors import one_line
-from ..merge import model_fingerprint
+from ..loading import load_model_and_processor, model_fingerprint, reads_molecules
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
 from .classification import yes_probabilities
 from .generation import batches, generate_answers
-from .loading import (
-    check_rows,
-    load_evaluation_split,
-    load_model_and_processor,
-    reads_molecules,
-    train_split_inchikeys,
-    train_split_means,
-)
+from .rows import check_rows, load_evaluation_split, train_split_inchikeys, train_split_means
 from ..data.leakage import row_inchikeys
 from .model_card import local_card_path, update_model_card
 from .predictions import PredictionStore, exclusive_output, merge_shard_files, prediction_record, shard_name

@@ -25,6 +25,11 @@ from ..tasks import GRAPH_AND_STRING, GRAPH_ONLY, GROUPS, STRING_ONLY, TASKS, VA
 
 PAPER = "Cao et al., InstructMol, COLING 2025 (arXiv:2311.16208v2)"
 VARIANTS = tuple(VARIANT_TITLES.values())
+PAPER_TABLES = (1, 2, 3, 4, 10, 11)  # the tables `instructmol evaluate --paper-table N` reproduces
+# How the released scripts decoded and scored: sampling at temperature 0.2; Table 4's scripts drop unparsable
+# molecules before scoring.
+RELEASED_TEMPERATURE = 0.2
+RELEASED_MODES = {4: "instructmol"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class PaperResult:
     paper_row: str
 
 
-def paper_table(task_or_group: str) -> str:
+def task_table(task_or_group: str) -> str:
     """The paper's table of a task (or of a group's tasks), from the registry."""
     task = TASKS[task_or_group] if task_or_group in TASKS else TASKS[GROUPS[task_or_group].members[0]]
     if task.paper_table is None:
@@ -66,7 +71,7 @@ def _row(
     the task's own unless given (Table 10 reports ChEBI-20 again)."""
     return [
         PaperResult(task, metric, variant, float(text.split()[0].lstrip("~")) / scale, text,
-                    table or paper_table(task), paper_row or variant)
+                    table or task_table(task), paper_row or variant)
         for metric, text in zip(metrics, printed, strict=True)
     ]
 
@@ -151,7 +156,7 @@ PAPER_RESULTS: tuple[PaperResult, ...] = (
 def paper_results(task: str, metric: str, table: str | None = None) -> dict[str, PaperResult]:
     """The published numbers for one task and metric in `table` (default: the task's own), by row (empty when the
     paper has none)."""
-    table = table or (paper_table(task) if _has_table(task) else None)
+    table = table or (task_table(task) if _has_table(task) else None)
     return {result.variant: result for result in PAPER_RESULTS
             if result.task == task and result.metric == metric and result.table == table}
 
@@ -163,4 +168,4 @@ def _has_table(task_or_group: str) -> bool:
 
 def tables_for(task: str) -> list[str]:
     """The paper's table holding numbers for `task` as a report shows them, e.g. ["Table 3"] (none: [])."""
-    return [paper_table(task)] if _has_table(task) and any(result.task == task for result in PAPER_RESULTS) else []
+    return [task_table(task)] if _has_table(task) and any(result.task == task for result in PAPER_RESULTS) else []

@@ -18,16 +18,13 @@ from datasets import get_dataset_config_names
 
 from ..tasks import GROUPS, REGRESSION, TASKS, VARIANT_TITLES
 from .harness import process_state, run_evaluation
-from .paper_results import ABLATIONS, PAPER, PAPER_RESULTS, TABLE_CAPTIONS, PaperResult
+from .paper_results import ABLATIONS, PAPER, PAPER_RESULTS, PAPER_TABLES, TABLE_CAPTIONS, PaperResult
 from .report import METRIC_DISPLAYS
 from .settings import EvaluationSettings
 
 logger = logging.getLogger(__name__)
 
-PAPER_TABLES = (1, 2, 3, 4, 10, 11)
 TABLE_FILE, TABLE_JSON = "table.md", "table.json"
-RELEASED_TEMPERATURE = 0.2
-RELEASED_MODES = {4: "instructmol"}  # Table 4's scripts drop unparsable molecules before scoring
 VARIANT_KEYS = {title: code for code, title in VARIANT_TITLES.items()}
 NOT_RUN = "–"
 
@@ -77,7 +74,7 @@ def _results(table: str) -> list[PaperResult]:
     return [result for result in PAPER_RESULTS if result.table == table]
 
 
-def paper_table(number: int) -> PaperTable:
+def table_by_number(number: int) -> PaperTable:
     """The layout of the paper's Table `number` (1-4, 10, 11).
 
     Raises:
@@ -140,7 +137,7 @@ def run_paper_table(number: int, models: list[str], datasets: list[str], output:
         template: the settings every evaluation shares (decoding, batch size, limit, ...); model, dataset, config,
             split and output are set per cell.
     """
-    table = paper_table(number)
+    table = table_by_number(number)
     row_models = parse_models(table, models)
     cells: dict[tuple[str, str, str], dict] = {}  # (row, task, metric) -> this run's result
     notes = []
@@ -195,7 +192,7 @@ def render_table(table: PaperTable, cells: dict[tuple[str, str, str], dict], set
         f"# {table.name}: {TABLE_CAPTIONS[table.name]}",
         f"Each cell: this run's value / the published value, as printed in {PAPER}. {NOT_RUN}: not run, or not "
         "published. Units as each column names them.",
-        f"Decoding: {settings.decoding}. Molecule generation recipe: mode {settings.mode}.",
+        f"Decoding: {settings.decoding}. Molecule generation protocol: mode {settings.mode}.",
         "\n".join(lines),
         *notes,
     ]) + "\n"

@@ -1,7 +1,7 @@
 """`metrics.json` and `report.md` (with its PNG figures) of an evaluation run.
 
 The report puts every metric next to the paper's published number for the same quantity, says how each
-number was computed (recipe mode, molecule format, fallback), counts what could not be read, and shows a
+number was computed (protocol mode, molecule format, fallback), counts what could not be read, and shows a
 parity plot per QM9 property and a ROC curve per Yes/No task.
 """
 
@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..metrics.property_regression.recipe import parse_first_number
+from ..metrics.property_regression.scores import parse_first_number
 from ..tasks import (
     CAPTIONING,
     CLASSIFICATION,
@@ -52,7 +52,7 @@ METRIC_DISPLAYS = {
     },
     CLASSIFICATION: {
         "roc_auc": MetricDisplay("ROC-AUC from P(Yes) (%)", 100, 1),
-        "roc_auc_hard_label": MetricDisplay("ROC-AUC from the generated Yes/No (%), the paper's recipe", 100, 1),
+        "roc_auc_hard_label": MetricDisplay("ROC-AUC from the generated Yes/No (%), the paper's protocol", 100, 1),
         "accuracy": MetricDisplay("accuracy, P(Yes) ≥ 0.5 (%)", 100, 1),
         "accuracy_hard_label": MetricDisplay("accuracy of the generated Yes/No (%)", 100, 1),
     },
@@ -152,29 +152,29 @@ def write_plots(evaluation: TaskEvaluation, folder: Path) -> tuple[list[str], li
     return figures, notes
 
 
-def recipe_notes(evaluation: TaskEvaluation) -> list[str]:
+def protocol_notes(evaluation: TaskEvaluation) -> list[str]:
     """What a reader must know to compare this evaluation's numbers with the paper's."""
     settings = evaluation.settings
     if evaluation.family == MOLECULE_GENERATION:
         mode_effect = ("invalid molecules count as misses" if settings["mode"] == "molt5"
                        else "invalid molecules are dropped before scoring, as InstructMol's scripts do")
-        return [f"Recipe: **mode {settings['mode']}** ({mode_effect}); molecules read as {settings['input_format'].upper()}.",
+        return [f"Protocol: **mode {settings['mode']}** ({mode_effect}); molecules read as {settings['input_format'].upper()}.",
                 "The paper's Table 4 came from InstructMol's scripts: compare it with `--mode instructmol`."]
     if evaluation.family == REGRESSION:
         return [f"Unparsable answers are left out of MAE and count as the {settings['fallback']} in the fallback rows."]
     if evaluation.family == CLASSIFICATION:
         return [("P(Yes) is the model's probability of the first answer token \"Yes\" against \"No\" after the "
                  "prompt, as tokenized in training. The paper's ROC-AUC (Table 2) comes from the generated Yes/No answers.")]
-    return [f"Word pieces from `{settings['caption_tokenizer']}` (MolT5's recipe)."]
+    return [f"Word pieces from `{settings['caption_tokenizer']}` (MolT5's protocol)."]
 
 
 def evaluation_section(evaluation: TaskEvaluation, figures: list[str], figure_notes: list[str]) -> str:
-    """One task's part of the report: counts, recipe, table against the paper, its source, the figures."""
+    """One task's part of the report: counts, protocol, table against the paper, its source, the figures."""
     counts = " · ".join(f"{name}: {count}" for name, count in evaluation.counts.items())
     tables = tables_for(evaluation.name)
     source = ("Paper numbers: " + "; ".join(f"{PAPER}, {table} ({TABLE_CAPTIONS[table]})" for table in tables) + "."
               if tables else "The paper publishes no numbers for this task.")
-    parts = [f"## {evaluation.title}", counts, *recipe_notes(evaluation), markdown_table(metric_rows(evaluation)), source,
+    parts = [f"## {evaluation.title}", counts, *protocol_notes(evaluation), markdown_table(metric_rows(evaluation)), source,
              *figure_notes, *[f"![{name}]({name})" for name in figures]]
     return "\n\n".join(parts)
 
@@ -230,7 +230,7 @@ def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations:
         *([f"| left out: molecule in the train split (--exclude-train-overlap) | {excluded_train_overlap} |"]
           if excluded_train_overlap is not None else []),
         f"| decoding | {settings.decoding}, at most {max_new_tokens} new tokens, batches of {settings.batch_size} |",
-        f"| molecule generation recipe | mode {settings.mode} |",
+        f"| molecule generation protocol | mode {settings.mode} |",
         f"| command | `{summary['command']}` |",
     ])
     (folder / REPORT_FILE).write_text("\n\n".join([header, *sections]) + "\n", encoding="utf-8")

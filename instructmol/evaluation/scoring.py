@@ -1,14 +1,17 @@
-"""Scoring prediction records with the metric modules, one evaluation per task (QM9 properties pooled).
+"""Scoring prediction records with the metric functions, one evaluation per task (QM9 properties pooled).
 
-Each evaluation keeps the records it scored, the settings that shaped its numbers (recipe mode, molecule format,
+Each evaluation keeps the records it scored, the settings that shaped its numbers (protocol mode, molecule format,
 regression fallback, caption tokenizer) and the counts a reader needs to trust them (unparsable answers,
 invalid molecules).
 """
 
 from dataclasses import dataclass, field
 
-from .. import metrics
-from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
+from ..metrics.molecule_captioning.scores import score_captions
+from ..metrics.molecule_classification.scores import score_classification
+from ..metrics.molecule_generation.scores import score_molecules
+from ..metrics.property_regression.scores import score_properties
+from ..defaults import CAPTION_TOKENIZER
 from ..tasks import (
     CAPTIONING,
     CLASSIFICATION,
@@ -47,13 +50,10 @@ class TaskEvaluation:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def score_captioning(task: str, records: list[dict], caption_tokenizer: str) -> TaskEvaluation:
-    """BLEU, ROUGE and METEOR of generated descriptions (MolT5's recipe)."""
-    scores = metrics.load(CAPTIONING).compute(
-        predictions=[record["prediction"] for record in records],
-        references=[record["target"] for record in records],
-        tokenizer=caption_tokenizer,
-    )
+def evaluate_captioning(task: str, records: list[dict], caption_tokenizer: str) -> TaskEvaluation:
+    """BLEU, ROUGE and METEOR of generated descriptions (MolT5's protocol)."""
+    scores = score_captions([record["prediction"] for record in records], [record["target"] for record in records],
+                            tokenizer=caption_tokenizer)
     return TaskEvaluation(
         task, CAPTIONING, TASKS[task].title, [task], records, scores,
         settings={"caption_tokenizer": caption_tokenizer},
@@ -61,13 +61,13 @@ def score_captioning(task: str, records: list[dict], caption_tokenizer: str) -> 
     )
 
 
-def score_regression(group: TaskGroup, records: list[dict], train_means: dict[str, float] | None) -> TaskEvaluation:
+def evaluate_regression(group: TaskGroup, records: list[dict], train_means: dict[str, float] | None) -> TaskEvaluation:
     """MAE per property (task) and pooled over the group's tasks present; unparsable answers count as the
     train-split mean in `mae_with_fallback` when the dataset has a train split covering every task, else as the
     evaluated rows' mean."""
     tasks = sorted({record["task"] for record in records}, key=list(TASKS).index)
     use_train_means = train_means is not None and all(task in train_means for task in tasks)
-    scores = metrics.load(REGRESSION).compute(
+    scores = score_properties(
         predictions=[record["prediction"] for record in records],
         references=[target_value(record["target"], record["id"]) for record in records],
         properties=[record["task"] for record in records],
@@ -82,11 +82,11 @@ def score_regression(group: TaskGroup, records: list[dict], train_means: dict[st
     )
 
 
-def score_classification(task: str, records: list[dict]) -> TaskEvaluation:
+def evaluate_classification(task: str, records: list[dict]) -> TaskEvaluation:
     """ROC-AUC and accuracy from P("Yes"), and the paper's hard-label numbers from the generated answers; for a
     multi-label task, ROC-AUCs per label and their means."""
     multi_label = TASKS[task].labels is not None
-    scores = metrics.load(CLASSIFICATION).compute(
+    scores = score_classification(
         predictions=[record["p_yes"] for record in records],
         references=[target_label(record["target"], record["id"]) for record in records],
         generated_texts=[record["prediction"] for record in records],
@@ -98,11 +98,11 @@ def score_classification(task: str, records: list[dict]) -> TaskEvaluation:
     return TaskEvaluation(task, CLASSIFICATION, TASKS[task].title, [task], records, scores, counts=counts)
 
 
-def score_reaction(task: str, records: list[dict], mode: str) -> TaskEvaluation:
+def evaluate_reaction(task: str, records: list[dict], mode: str) -> TaskEvaluation:
     """Exact match, BLEU, Levenshtein, fingerprint similarities and validity of generated molecules."""
     targets = [record["target"] for record in records]
     input_format = molecule_format(targets)
-    scores = metrics.load(MOLECULE_GENERATION).compute(
+    scores = score_molecules(
         predictions=[record["prediction"] for record in records], references=targets, mode=mode, input_format=input_format
     )
     num_valid = round(scores["validity"] * len(records))
@@ -117,14 +117,14 @@ def score_records(
     records: list[dict],
     *,
     mode: str = "molt5",
-    caption_tokenizer: str = DEFAULT_TOKENIZER,
+    caption_tokenizer: str = CAPTION_TOKENIZER,
     train_means: dict[str, float] | None = None,
 ) -> list[TaskEvaluation]:
     """Scores every task present in `records`: one evaluation per task, one for all QM9 properties together.
 
     Args:
         records: prediction records (see `predictions.prediction_record`), every task value known.
-        mode: the molecule generation recipe, "molt5" or "instructmol".
+        mode: the molecule generation protocol, "molt5" or "instructmol".
         caption_tokenizer: the WordPiece tokenizer of the captioning metrics (Hub id or local folder).
         train_means: mean train target per QM9 task, for the regression fallback.
     """
@@ -139,13 +139,13 @@ def score_records(
             if group.name not in pooled:
                 pooled.add(group.name)
                 members = [record for name in group.members for record in by_task.get(name, [])]
-                evaluations.append(score_regression(group, members, train_means))
+                evaluations.append(evaluate_regression(group, members, train_means))
         elif metric == CAPTIONING:
-            evaluations.append(score_captioning(task, by_task[task], caption_tokenizer))
+            evaluations.append(evaluate_captioning(task, by_task[task], caption_tokenizer))
         elif metric == CLASSIFICATION:
-            evaluations.append(score_classification(task, by_task[task]))
+            evaluations.append(evaluate_classification(task, by_task[task]))
         elif metric == MOLECULE_GENERATION:
-            evaluations.append(score_reaction(task, by_task[task], mode))
+            evaluations.append(evaluate_reaction(task, by_task[task], mode))
         else:
             raise ValueError(f"task {task!r}: no scoring for the metric {metric!r}")
     return evaluations

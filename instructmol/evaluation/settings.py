@@ -5,8 +5,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..merge import read_json_file
-from ..metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER
+from ..loading import read_json_file
+from ..defaults import CAPTION_TOKENIZER
 
 RUN_FILE = "run.json"
 MODES = ("molt5", "instructmol")
@@ -28,7 +28,7 @@ class EvaluationSettings:
     seed: int = 0
     mode: str = "molt5"
     limit: int | None = None
-    caption_tokenizer: str = DEFAULT_TOKENIZER
+    caption_tokenizer: str = CAPTION_TOKENIZER
     update_card: bool = False
     dtype: str = "auto"
     exclude_train_overlap: bool = False

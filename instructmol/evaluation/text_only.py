@@ -16,7 +16,7 @@ class TextOnlyProcessor:
     """
 
     reads_molecules = False
-    molecule_token_id = None
+    mol_token_id = None
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase):
         if not tokenizer.chat_template:

@@ -1,6 +1,6 @@
 """The evaluation harness's metrics, as `evaluate` modules that load offline.
 
-Each metric is a folder here holding `recipe.py`, the computation as plain functions (what the package's
+Each metric is a folder here holding `scores.py`, the computation as plain functions (what the package's
 own code calls), and one `evaluate.Metric` script named like the folder that wraps it, so
 `evaluate.load("<this folder>/molecule_captioning")` works without the Hub. `load(name)` finds the
 folder for you:
@@ -9,13 +9,13 @@ folder for you:
     captioning = metrics.load("molecule_captioning")
     captioning.compute(predictions=[...], references=[...])
 
-- `molecule_captioning`: BLEU-2/4, ROUGE-1/2/L, METEOR of generated descriptions (MolT5's recipe).
+- `molecule_captioning`: BLEU-2/4, ROUGE-1/2/L, METEOR of generated descriptions (MolT5's protocol).
 - `molecule_generation`: exact match, BLEU, Levenshtein, fingerprint similarities, validity of
-  generated SMILES/SELFIES (MolT5's recipe, or InstructMol's scripts with `mode="instructmol"`).
+  generated SMILES/SELFIES (MolT5's protocol, or InstructMol's scripts with `mode="instructmol"`).
 - `property_regression`: MAE of numbers parsed from generated answers, per property and pooled.
 - `molecule_classification`: ROC-AUC from P("Yes") and from generated Yes/No, accuracy.
 
-Each `recipe.py` docstring states the exact recipe; it is also the `evaluate` module's description.
+Each `scores.py` docstring states the exact protocol; it is also the `evaluate` module's description.
 """
 
 from pathlib import Path

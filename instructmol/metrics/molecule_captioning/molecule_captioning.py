@@ -1,14 +1,15 @@
 """The `molecule_captioning` metric as an `evaluate` module: its card and the inputs `evaluate` checks.
 
-It wraps `instructmol.metrics.molecule_captioning.recipe`, which computes the metric (plain functions the
-package's own code calls); that module's docstring, the recipe, is this metric's description.
+It wraps `instructmol.metrics.molecule_captioning.scores`, which computes the metric (plain functions the
+package's own code calls); that module's docstring, the protocol, is this metric's description.
 """
 
 import datasets
 import evaluate
 
-from instructmol.metrics.molecule_captioning import recipe
-from instructmol.metrics.molecule_captioning.recipe import DEFAULT_TOKENIZER, score_captions
+from instructmol.metrics.molecule_captioning import scores
+from instructmol.defaults import CAPTION_TOKENIZER
+from instructmol.metrics.molecule_captioning.scores import score_captions
 
 _CITATION = """\
 @inproceedings{edwards2022translation,
@@ -19,7 +20,7 @@ _CITATION = """\
 }
 """
 
-_DESCRIPTION = recipe.__doc__
+_DESCRIPTION = scores.__doc__
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -50,5 +51,5 @@ class MoleculeCaptioning(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2204.11817"],
         )
 
-    def _compute(self, predictions: list[str], references: list[str], tokenizer: str = DEFAULT_TOKENIZER) -> dict:
+    def _compute(self, predictions: list[str], references: list[str], tokenizer: str = CAPTION_TOKENIZER) -> dict:
         return score_captions(predictions, references, tokenizer)

@@ -1,14 +1,14 @@
 """The `molecule_classification` metric as an `evaluate` module: its card and the inputs `evaluate` checks.
 
-It wraps `instructmol.metrics.molecule_classification.recipe`, which computes the metric (plain functions the
-package's own code calls); that module's docstring, the recipe, is this metric's description.
+It wraps `instructmol.metrics.molecule_classification.scores`, which computes the metric (plain functions the
+package's own code calls); that module's docstring, the protocol, is this metric's description.
 """
 
 import datasets
 import evaluate
 
-from instructmol.metrics.molecule_classification import recipe
-from instructmol.metrics.molecule_classification.recipe import score_classification
+from instructmol.metrics.molecule_classification import scores
+from instructmol.metrics.molecule_classification.scores import score_classification
 
 _CITATION = """\
 @inproceedings{cao2025instructmol,
@@ -19,7 +19,7 @@ _CITATION = """\
 }
 """
 
-_DESCRIPTION = recipe.__doc__
+_DESCRIPTION = scores.__doc__
 
 _KWARGS_DESCRIPTION = """
 Args:

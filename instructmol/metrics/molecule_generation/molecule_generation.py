@@ -1,14 +1,14 @@
 """The `molecule_generation` metric as an `evaluate` module: its card and the inputs `evaluate` checks.
 
-It wraps `instructmol.metrics.molecule_generation.recipe`, which computes the metric (plain functions the
-package's own code calls); that module's docstring, the recipe, is this metric's description.
+It wraps `instructmol.metrics.molecule_generation.scores`, which computes the metric (plain functions the
+package's own code calls); that module's docstring, the protocol, is this metric's description.
 """
 
 import datasets
 import evaluate
 
-from instructmol.metrics.molecule_generation import recipe
-from instructmol.metrics.molecule_generation.recipe import check_predictions, score_molecules
+from instructmol.metrics.molecule_generation import scores
+from instructmol.metrics.molecule_generation.scores import check_predictions, score_molecules
 
 _CITATION = """\
 @inproceedings{edwards2022translation,
@@ -25,7 +25,7 @@ _CITATION = """\
 }
 """
 
-_DESCRIPTION = recipe.__doc__
+_DESCRIPTION = scores.__doc__
 
 _KWARGS_DESCRIPTION = """
 Args:

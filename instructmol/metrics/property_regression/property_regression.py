@@ -1,7 +1,7 @@
 """The `property_regression` metric as an `evaluate` module: its card and the inputs `evaluate` checks.
 
-It wraps `instructmol.metrics.property_regression.recipe`, which computes the metric (plain functions the
-package's own code calls); that module's docstring, the recipe, is this metric's description.
+It wraps `instructmol.metrics.property_regression.scores`, which computes the metric (plain functions the
+package's own code calls); that module's docstring, the protocol, is this metric's description.
 """
 
 from collections.abc import Mapping
@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import datasets
 import evaluate
 
-from instructmol.metrics.property_regression import recipe
-from instructmol.metrics.property_regression.recipe import score_properties, storable_answer
+from instructmol.metrics.property_regression import scores
+from instructmol.metrics.property_regression.scores import score_properties, storable_answer
 
 _CITATION = """\
 @inproceedings{cao2025instructmol,
@@ -21,7 +21,7 @@ _CITATION = """\
 }
 """
 
-_DESCRIPTION = recipe.__doc__
+_DESCRIPTION = scores.__doc__
 
 _KWARGS_DESCRIPTION = """
 Args:

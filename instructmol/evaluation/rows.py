@@ -1,14 +1,9 @@
-"""Loading what an evaluation reads: the model (a full folder or a stage-2 adapter), its processor, the rows."""
+"""The rows an evaluation reads: a dataset split loaded afresh, each row checked before any generation."""
 
 import tempfile
-from pathlib import Path
 
 import numpy as np
-import torch
 from rdkit import rdBase
-from peft import PeftModel
-from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from datasets import (
     Dataset,
@@ -22,79 +17,11 @@ from processing_instructmol import MOLECULE_TOKEN, InvalidMoleculeError, Molecul
 
 from ..data.leakage import row_inchikeys
 from ..errors import one_line
-from ..merge import (
-    ADAPTER_CONFIG,
-    adapter_base_model,
-    is_instructmol_folder,
-    load_with_adapter,
-    local_model_dir,
-    read_json_file,
-)
-from ..metrics.molecule_generation.recipe import parse_molecule, to_smiles
+from ..metrics.molecule_generation.scores import parse_molecule, to_smiles
 from ..tasks import CLASSIFICATION, MOLECULE_GENERATION, REGRESSION, TASKS, get_task
-from .text_only import TextOnlyProcessor
 from .targets import REQUIRED_COLUMNS, molecule_format, target_label, target_value
 
-PROCESSOR_CONFIG = "processor_config.json"
-TOKENIZER_CONFIG = "tokenizer_config.json"
 TRAIN_SPLIT = "train"
-
-
-def is_adapter_dir(model_dir: Path) -> bool:
-    """Whether a folder holds a stage-2 (PEFT) adapter rather than a full model."""
-    return (model_dir / ADAPTER_CONFIG).is_file()
-
-
-def reads_molecules(name_or_path: str) -> bool:
-    """Whether a model (folder, Hub repo or adapter folder) is InstructMol (reads molecules as graphs) rather than
-    a plain language model (a text-only baseline)."""
-    model_dir = local_model_dir(name_or_path)
-    if is_adapter_dir(model_dir):
-        model_dir = local_model_dir(adapter_base_model(model_dir))
-    return is_instructmol_folder(model_dir)
-
-
-def load_model_and_processor(name_or_path: str, dtype: str | torch.dtype = "auto",
-                              device: str | torch.device | None = None):
-    """A model in eval mode on `device` (default: the best one), and its processor.
-
-    `name_or_path` is an InstructMol model (folder or Hub repo, loaded with its own code through `AutoModel`), a
-    plain causal LM (a text-only baseline, with a `TextOnlyProcessor`), or an adapter folder on either (base +
-    adapter; the processor or tokenizer from the adapter folder when the run saved one there, else from the base).
-    """
-    model_dir = local_model_dir(name_or_path)
-    processor_dir = model_dir
-    if is_adapter_dir(model_dir):
-        base_dir = local_model_dir(adapter_base_model(model_dir))
-        if is_instructmol_folder(base_dir):
-            model = load_with_adapter(model_dir, dtype=dtype)
-            saved_processor = (model_dir / PROCESSOR_CONFIG).is_file()
-        else:
-            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype), str(model_dir))
-            saved_processor = (model_dir / TOKENIZER_CONFIG).is_file()
-        processor_dir = model_dir if saved_processor else base_dir
-    elif is_instructmol_folder(model_dir):
-        model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, dtype=dtype)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(check_causal_lm_folder(model_dir), dtype=dtype)
-    if is_instructmol_folder(processor_dir) or (processor_dir / PROCESSOR_CONFIG).is_file():
-        processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
-    else:
-        processor = TextOnlyProcessor(AutoTokenizer.from_pretrained(processor_dir))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), processor
-
-
-def check_causal_lm_folder(folder: Path) -> Path:
-    """The folder, if its config.json names a model type transformers has a causal LM for; else a ValueError."""
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no config.json: it is not a model folder")
-    model_type = read_json_file(config_path).get("model_type")
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ValueError(f"{folder} is neither an InstructMol model nor a causal language model (model_type "
-                         f"{model_type!r})")
-    return folder
 
 
 def load_split_uncached(dataset: str, config: str, split: str) -> Dataset:

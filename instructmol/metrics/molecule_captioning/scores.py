@@ -1,6 +1,6 @@
 """Molecule captioning metrics: BLEU-2, BLEU-4, ROUGE-1/2/L and METEOR, as MolT5 and InstructMol compute them.
 
-The recipe of MolT5's `evaluation/text_translation_metrics.py` (also InstructMol's `llava/eval/eval_molcap.py`):
+The protocol of MolT5's `evaluation/text_translation_metrics.py` (also InstructMol's `llava/eval/eval_molcap.py`):
 
 1. Word pieces: each prediction and reference is split by a BERT WordPiece tokenizer (default
    `allenai/scibert_scivocab_uncased`, lower-casing), truncated to 512 word pieces, and the tokens
@@ -31,9 +31,9 @@ from nltk.translate.meteor_score import meteor_score
 from rouge_score import rouge_scorer
 from transformers import BertTokenizerFast
 
+from instructmol.defaults import CAPTION_TOKENIZER
 from instructmol.wordnet import ensure_wordnet
 
-DEFAULT_TOKENIZER = "allenai/scibert_scivocab_uncased"
 MAX_WORD_PIECES = 512
 DROPPED_TOKENS = frozenset({"[PAD]", "[CLS]", "[SEP]"})
 # A word every chemistry WordPiece vocabulary holds: if it comes out as [UNK] the vocabulary was not loaded.
@@ -73,8 +73,8 @@ def check_texts(texts: list, role: str) -> None:
             raise TypeError(f"{role}[{index}] is {text!r}, not a string")
 
 
-def score_captions(predictions: list[str], references: list[str], tokenizer: str = DEFAULT_TOKENIZER) -> dict:
-    """BLEU-2/4, ROUGE-1/2/L and METEOR of generated descriptions in MolT5's recipe (see the module docstring)."""
+def score_captions(predictions: list[str], references: list[str], tokenizer: str = CAPTION_TOKENIZER) -> dict:
+    """BLEU-2/4, ROUGE-1/2/L and METEOR of generated descriptions in MolT5's protocol (see the module docstring)."""
     if not predictions:
         raise ValueError("No predictions to score")
     check_texts(predictions, "predictions")

@@ -1,6 +1,6 @@
 """Molecule classification metrics (MoleculeNet BACE / BBBP / HIV as Yes/No questions): ROC-AUC and accuracy.
 
-Recipe:
+Protocol:
 - `roc_auc`: `sklearn.metrics.roc_auc_score(labels, p_yes)` where `p_yes` is the model's probability
   of answering "Yes" (e.g. softmax over the "Yes" and "No" tokens at the answer position). This is the
   ROC-AUC the task calls for: it ranks molecules.

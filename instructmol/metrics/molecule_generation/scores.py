@@ -1,6 +1,6 @@
 """Molecule generation metrics (text-to-molecule, reactions): exact match, BLEU, Levenshtein, fingerprints, validity.
 
-Two recipes; every result carries `mode` so a report can say which one produced it.
+Two protocols; every result carries `mode` so a report can say which one produced it.
 
 `mode="molt5"` (default): MolT5's `evaluation/mol_translation_metrics.py` and `fingerprint_metrics.py`.
 - BLEU: `nltk.translate.bleu_score.corpus_bleu` over characters, each prediction `list(prediction)`
@@ -33,7 +33,6 @@ is an invalid prediction. In `molt5` mode BLEU and Levenshtein stay on the strin
 References must all be valid molecules with atoms: an invalid or empty one raises a ValueError naming it.
 """
 
-import re
 from dataclasses import dataclass
 
 import Levenshtein
@@ -46,16 +45,16 @@ from rdkit import rdBase
 from rdkit.Chem import MACCSkeys
 from rdkit.Chem import rdFingerprintGenerator
 
+from processing_instructmol import SMILES_CHARACTERS
+
 MODES = ("molt5", "instructmol")
-# The characters of SMILES (as the InstructMol processor's featurizer checks them; this module loads standalone).
-SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
 INPUT_FORMATS = ("smiles", "selfies")
 MORGAN_RADIUS = 2
 
 
 @dataclass(frozen=True)
 class ScoredRow:
-    """One row as a recipe scores it: the string pairs its BLEU and Levenshtein compare, and the molecules."""
+    """One row as a protocol scores it: the string pairs its BLEU and Levenshtein compare, and the molecules."""
 
     bleu_strings: tuple[str, str]
     levenshtein_strings: tuple[str, str]
@@ -144,7 +143,7 @@ def character_bleu(rows: list[ScoredRow]) -> float:
 
 
 def mean_levenshtein(rows: list[ScoredRow]) -> float:
-    """Mean edit distance between the strings each row's recipe compares."""
+    """Mean edit distance between the strings each row's protocol compares."""
     return float(np.mean([Levenshtein.distance(*row.levenshtein_strings) for row in rows]))
 
 
@@ -193,7 +192,7 @@ def check_predictions(predictions: list) -> None:
 
 def score_molecules(predictions: list[str], references: list[str], mode: str = "molt5",
                     input_format: str = "smiles") -> dict:
-    """The metric on generated molecules in `mode`'s recipe (see the module docstring)."""
+    """The metric on generated molecules in `mode`'s protocol (see the module docstring)."""
     check_choice(mode, MODES, "mode")
     check_choice(input_format, INPUT_FORMATS, "input_format")
     if not predictions:

@@ -1,6 +1,6 @@
 """Property regression metric (QM9 HOMO / LUMO / gap in hartree): MAE of numbers parsed from generated answers.
 
-Recipe:
+Protocol:
 - Parsing: the answer's first number is its prediction: optional sign, digits with an optional
   decimal point, optional exponent ("-0.25", "0.25 Ha", "The gap is 2.5e-1", "-.3"); a Unicode
   minus counts as "-". An answer without a finite number ("I don't know", "", "inf") is unparsable.
