@@ -14,6 +14,8 @@ from transformers.configuration_utils import SubConfigSpec
 # A converted checkpoint brings its own sizes (MoleculeSTM's chirality table has 4 rows).
 OGB_ATOM_FEATURE_DIMS = [119, 5, 12, 12, 10, 6, 6, 2, 2]
 OGB_BOND_FEATURE_DIMS = [5, 6, 2]
+# A molecular graph batch as the featurizer writes it and the model reads it (flat over the batch, PyG style).
+GRAPH_INPUT_NAMES = ("atom_features", "bond_features", "edge_index")
 
 PROJECTOR_TYPES = ("linear", "mlp2x_gelu")
 
@@ -88,4 +90,4 @@ class InstructMolConfig(PreTrainedConfig):
             self.tie_word_embeddings = True
 
 
-__all__ = ["InstructMolConfig", "OGB_ATOM_FEATURE_DIMS", "OGB_BOND_FEATURE_DIMS"]
+__all__ = ["GRAPH_INPUT_NAMES", "InstructMolConfig", "OGB_ATOM_FEATURE_DIMS", "OGB_BOND_FEATURE_DIMS"]

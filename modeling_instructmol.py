@@ -21,11 +21,10 @@ from transformers.utils import is_torchdynamo_compiling, torch_compilable_check
 from transformers.utils.generic import can_return_tuple
 
 try:  # a sibling module when loaded from a checkpoint with trust_remote_code
-    from .configuration_instructmol import InstructMolConfig
+    from .configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
 except ImportError:  # a top-level module after `pip install`
-    from configuration_instructmol import InstructMolConfig
+    from configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
 
-GRAPH_INPUT_NAMES = ("atom_features", "bond_features", "edge_index")
 # transformers 5.24 renamed the key/value cache `past_key_values` to `cache`, as an argument and as an output field.
 # This file runs on whichever transformers loads the checkpoint, so it passes and reads the cache under the installed
 # version's name; the model's own forward takes both (see `cache_under_either_name`).

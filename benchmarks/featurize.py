@@ -17,7 +17,7 @@ from rdkit import rdBase
 from torch_geometric.utils import from_smiles
 
 from instructmol.build import reference_molecules
-from processing_instructmol import MolecularGraphFeaturizer
+from featurization_instructmol import MolecularGraphFeaturizer
 
 
 def molecules_per_second(featurize, molecules: list[str]) -> float:

@@ -28,7 +28,7 @@ from instructmol.data.qm9pack import qm9_gap_rows
 from instructmol.evaluation.generation import generate_answers
 from instructmol.loading import load_model_and_processor
 from instructmol.quickstart import build_small_instructmol
-from instructmol.tasks import DESCRIPTION_POOL
+from instructmol.tasks import DESCRIPTION_POOL, TASKS
 
 
 def description_rows(count: int, seed: int = 0) -> list[dict]:
@@ -40,7 +40,8 @@ def description_rows(count: int, seed: int = 0) -> list[dict]:
     ]
 
 
-PROMPTS = {"description": (description_rows, 96), "gap": (qm9_gap_rows, 16)}  # rows, default answer budget
+# Rows of each task; the answer budget is the task's own (`Task.max_new_tokens`, what `instructmol evaluate` uses).
+PROMPTS = {"description": description_rows, "gap": qm9_gap_rows}
 
 
 def timed_answers(model, processor, rows: list[dict], batch_size: int, max_new_tokens: int) -> tuple[list[str], float]:
@@ -56,7 +57,8 @@ def main() -> None:
     parser.add_argument("--prompts", choices=list(PROMPTS), default="description")
     parser.add_argument("--num-prompts", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, help="answer budget (default: 96 description, 16 gap)")
+    parser.add_argument("--max-new-tokens", type=int, help="answer budget (default: the task's, "
+                        + ", ".join(f"{name} {TASKS[name].max_new_tokens}" for name in PROMPTS) + ")")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -64,8 +66,8 @@ def main() -> None:
 
     model, processor = load_model_and_processor(args.model) if args.model else build_small_instructmol()
     model.eval()
-    make_rows, default_budget = PROMPTS[args.prompts]
-    rows, max_new_tokens = make_rows(args.num_prompts), args.max_new_tokens or default_budget
+    rows = PROMPTS[args.prompts](args.num_prompts)
+    max_new_tokens = args.max_new_tokens or TASKS[args.prompts].max_new_tokens
     timed_answers(model, processor, rows[:2], 2, 2)  # warm-up: allocator, kernels, featurizer
     batched, batched_seconds = timed_answers(model, processor, rows, args.batch_size, max_new_tokens)
     one_by_one, single_seconds = timed_answers(model, processor, rows, 1, max_new_tokens)

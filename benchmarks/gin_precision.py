@@ -16,10 +16,10 @@ import argparse
 import torch
 from transformers import LlamaConfig
 
-from configuration_instructmol import InstructMolConfig
+from configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
+from featurization_instructmol import MolecularGraphFeaturizer
 from instructmol.build import reference_molecules
 from modeling_instructmol import InstructMolForConditionalGeneration
-from processing_instructmol import MolecularGraphFeaturizer
 
 
 def relative_error(values: torch.Tensor, reference: torch.Tensor) -> float:
@@ -34,8 +34,8 @@ def main() -> None:
     tiny_llm = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                            num_attention_heads=4)
     encoder = InstructMolForConditionalGeneration(InstructMolConfig(text_config=tiny_llm)).model.graph_encoder.eval()
-    graph, _ = MolecularGraphFeaturizer()(reference_molecules(args.molecules))
-    graph = {name: torch.from_numpy(array) for name, array in graph.items()}
+    graph = MolecularGraphFeaturizer()(reference_molecules(args.molecules), return_tensors="pt")
+    graph = {name: graph[name] for name in GRAPH_INPUT_NAMES}
     with torch.no_grad():
         reference = encoder(**graph)
         for parameter in encoder.parameters():  # what DeepSpeed does in bf16 mode

@@ -15,10 +15,10 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from configuration_instructmol import InstructMolConfig
+from configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
+from featurization_instructmol import MolecularGraphFeaturizer
 from instructmol.build import reference_molecules
 from modeling_instructmol import InstructMolForConditionalGeneration
-from processing_instructmol import MolecularGraphFeaturizer
 
 VOCAB_SIZE = 32001  # Vicuna's 32,000 tokens plus <mol>
 MOL_TOKEN_ID = 32000
@@ -39,13 +39,13 @@ def build_models(layers: int, hidden: int) -> tuple[InstructMolForConditionalGen
 def build_batch(batch_size: int, seq_len: int) -> tuple[dict, dict]:
     """Token ids with one molecule per row (placeholders first), and the same rows with ordinary tokens."""
     molecules = reference_molecules(batch_size)
-    graph, atom_counts = MolecularGraphFeaturizer()(molecules)
+    graph = MolecularGraphFeaturizer()(molecules, return_tensors="pt")
     generator = torch.Generator().manual_seed(0)
     plain_ids = torch.randint(3, 32000, (batch_size, seq_len), generator=generator)
     molecule_ids = plain_ids.clone()
-    for row, count in enumerate(atom_counts):
+    for row, count in enumerate(graph["atoms_per_molecule"].tolist()):
         molecule_ids[row, 1 : 1 + count] = MOL_TOKEN_ID
-    instructmol_inputs = {"input_ids": molecule_ids, "labels": plain_ids, **{k: torch.from_numpy(v) for k, v in graph.items()}}
+    instructmol_inputs = {"input_ids": molecule_ids, "labels": plain_ids, **{name: graph[name] for name in GRAPH_INPUT_NAMES}}
     return instructmol_inputs, {"input_ids": plain_ids, "labels": plain_ids}
 
 

@@ -21,6 +21,7 @@ from instructmol.data import (
     resolve_molecules,
     start_build,
 )
+from instructmol.citations import MOLT5_CITATION, TEXT2MOL_CITATION
 from instructmol.data.molt5 import CHEBI20_SPLIT_FILES, MOLT5_CHEBI20_URL, chebi20_split_location, read_chebi20_file
 from instructmol.tasks import TASKS
 
@@ -45,20 +46,7 @@ CARD = CardSpec(
         "ChEBI data is available under CC BY 4.0; ChEBI-20 is redistributed by the MolT5 authors. Cite ChEBI, "
         "Text2Mol and MolT5 when you use it."
     ),
-    citations=[
-        """@inproceedings{edwards2021text2mol,
-  title     = {Text2Mol: Cross-Modal Molecule Retrieval with Natural Language Queries},
-  author    = {Edwards, Carl and Zhai, ChengXiang and Ji, Heng},
-  booktitle = {Proceedings of EMNLP 2021},
-  year      = {2021}
-}""",
-        """@inproceedings{edwards2022molt5,
-  title     = {Translation between Molecules and Natural Language},
-  author    = {Edwards, Carl and Lai, Tuan and Ros, Kevin and Honke, Garrett and Cho, Kyunghyun and Ji, Heng},
-  booktitle = {Proceedings of EMNLP 2022},
-  year      = {2022}
-}""",
-    ],
+    citations=[TEXT2MOL_CITATION, MOLT5_CITATION],
 )
 
 

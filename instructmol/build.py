@@ -12,15 +12,10 @@ import rdkit
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from configuration_instructmol import InstructMolConfig
+from configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
+from featurization_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
 from modeling_instructmol import InstructMolForConditionalGeneration, InstructMolGraphEncoder, InstructMolProjector
-from processing_instructmol import (
-    MOLECULE_TOKEN,
-    VICUNA_CHAT_TEMPLATE,
-    InstructMolProcessor,
-    InvalidMoleculeError,
-    MolecularGraphFeaturizer,
-)
+from processing_instructmol import MOLECULE_TOKEN, VICUNA_CHAT_TEMPLATE, InstructMolProcessor
 
 from .card import write_model_card
 from .conversion import ConvertedGraphEncoder
@@ -154,10 +149,9 @@ def build_instructmol(
     model.freeze_from_config()
 
     processor = InstructMolProcessor(
+        image_processor=MolecularGraphFeaturizer(config.atom_feature_dims, config.bond_feature_dims),
         tokenizer=tokenizer,
         chat_template=tokenizer.chat_template or VICUNA_CHAT_TEMPLATE,
-        atom_feature_dims=config.atom_feature_dims,
-        bond_feature_dims=config.bond_feature_dims,
     )
     calibrate_projector(model, processor, calibration_molecules or reference_molecules())
     return model, processor
@@ -171,8 +165,8 @@ def calibrate_projector(
 
     Returns the scale applied.
     """
-    graph_batch, _ = processor.featurizer(molecules)
-    graph_batch = {name: torch.from_numpy(array) for name, array in graph_batch.items()}
+    graph_batch = processor.image_processor(molecules, return_tensors="pt")
+    graph_batch = {name: graph_batch[name] for name in GRAPH_INPUT_NAMES}
     instructmol = model.model
     was_training = instructmol.training
     instructmol.eval()
@@ -198,11 +192,12 @@ def save_instructmol(
     output_dir: str | os.PathLike,
     **card_fields,
 ) -> Path:
-    """Writes a Hub-ready folder: safetensors weights, the three code files, configs, tokenizer, model card."""
+    """Writes a Hub-ready folder: safetensors weights, the four code files, configs, tokenizer, model card."""
     output_dir = Path(output_dir)
     model.config.auto_map = dict(AUTO_MAP)
     type(model.config).register_for_auto_class("AutoConfig")
     type(model).register_for_auto_class("AutoModelForImageTextToText")
+    type(processor.image_processor).register_for_auto_class("AutoImageProcessor")
     type(processor).register_for_auto_class("AutoProcessor")
     model.save_pretrained(output_dir, safe_serialization=True)
     processor.save_pretrained(output_dir)

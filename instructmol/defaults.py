@@ -6,7 +6,7 @@ fraction of a second instead of loading torch, transformers and RDKit (tests/tes
 
 from dataclasses import dataclass
 
-from .tasks import GRAPH_ONLY, TASKS
+from .tasks import GRAPH_ONLY, QM9_OWN_QUESTIONS, TASKS
 
 # The most heavy atoms a molecule of a built dataset or of the demo may have (every atom is one prompt token).
 DEFAULT_MAX_ATOMS = 256
@@ -23,6 +23,10 @@ MOLECULESTM_REPO_ID = "chao1224/MoleculeSTM"
 MOLECULESTM_GRAPH_CHECKPOINT = "demo/demo_checkpoints_Graph/molecule_model.pth"
 
 QUICKSTART_TASK = TASKS["gap"]  # the quickstart's held-out task, in any of its variants
+# What the quickstart asks its merged model at the end (and the README's example): one of the questions its QM9 rows
+# were built with, about a molecule a reader knows, within the task's answer budget (`QUICKSTART_TASK.max_new_tokens`).
+QUICKSTART_QUESTION = QM9_OWN_QUESTIONS[QUICKSTART_TASK.name][0]
+QUICKSTART_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
 
 
 @dataclass

@@ -22,11 +22,12 @@ from PIL import Image
 from rdkit import Chem, rdBase
 from rdkit.Chem import Draw, rdChemReactions
 
-from processing_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
+from featurization_instructmol import MolecularGraphFeaturizer
+from processing_instructmol import flatten_content
 
 from .data import BuildOptions, graph_molecules, instruction_text, user_content
 from .data.molecules import translate_reaction_string
-from .defaults import DEFAULT_MAX_ATOMS
+from .defaults import DEFAULT_MAX_ATOMS, QUICKSTART_MOLECULE
 from .errors import one_line
 from .evaluation.generation import generate_answers, prompt_inputs, row_conversation
 from .evaluation.settings import decoding_kwargs
@@ -45,7 +46,7 @@ from .tasks import (
 logger = logging.getLogger(__name__)
 
 EXAMPLE_MOLECULES = {
-    "caffeine": "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+    QUICKSTART_MOLECULE[0]: QUICKSTART_MOLECULE[1],
     "aspirin": "CC(=O)Oc1ccccc1C(=O)O",
     "penicillin G": "CC1(C)S[C@@H]2[C@H](NC(=O)Cc3ccccc3)C(=O)N2[C@H]1C(=O)O",
     "ibuprofen": "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
@@ -86,11 +87,13 @@ class MoleculeReader:
 
     Args:
         max_atoms: the most heavy atoms a molecule may have (each becomes a prompt token).
+        featurizer: the model processor's (`image_processor`), whose cache then holds each graph for the answer;
+            a featurizer of this package's when the model could not be loaded (the page still draws).
     """
 
-    def __init__(self, max_atoms: int = DEFAULT_MAX_ATOMS):
+    def __init__(self, max_atoms: int = DEFAULT_MAX_ATOMS, featurizer=None):
         self.max_atoms = max_atoms
-        self.featurizer = MolecularGraphFeaturizer(cache_size=1024)
+        self.featurizer = featurizer or MolecularGraphFeaturizer(cache_size=1024)
 
     def molecule(self, smiles: str | None, what: str = "SMILES") -> str:
         """The stripped SMILES of one molecule the model can read.
@@ -102,12 +105,9 @@ class MoleculeReader:
         if not smiles:
             raise DemoError(f"Enter a {what} first.")
         try:
-            num_atoms = self.featurizer.featurize(smiles).num_atoms
-        except InvalidMoleculeError as error:
+            self.featurizer.featurize(smiles, max_atoms=self.max_atoms)
+        except ValueError as error:  # unreadable or too large; a checkpoint's featurizer has its own error classes
             raise DemoError(f"Cannot read the {what}: {one_line(error)}") from None
-        if num_atoms > self.max_atoms:
-            raise DemoError(f"The molecule {smiles[:80]!r} has {num_atoms} heavy atoms; this demo takes at most "
-                            f"{self.max_atoms} (each atom becomes one prompt token).")
         return smiles
 
     def molecules(self, text: str | None, what: str) -> str:
@@ -171,7 +171,7 @@ def preset_question(task: Task) -> str:
 def user_turn_text(row: dict) -> str:
     """A row's user turn as the page shows it, each graph as `<mol>`."""
     blocks = row["prompt"][0]["content"]
-    return "\n".join("<mol>" if block["type"] == "image" else block["text"] for block in blocks)
+    return flatten_content(blocks)[0]
 
 
 def chat_conversation(history: list[dict], question: str, smiles: str) -> list[dict]:
@@ -355,7 +355,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
     import gradio as gr
 
     assistant = Assistant(model, dtype=dtype)
-    reader = MoleculeReader(max_atoms)
+    reader = MoleculeReader(max_atoms, getattr(assistant.processor, "image_processor", None))
 
     def page_error(error: DemoError) -> gr.Error:
         return gr.Error(str(error), print_exception=False)
@@ -428,7 +428,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
         with gr.Tab("Ask"):
             with gr.Row():
                 with gr.Column():
-                    smiles = gr.Textbox(label="SMILES", value=EXAMPLE_MOLECULES["caffeine"], elem_id="smiles")
+                    smiles = gr.Textbox(label="SMILES", value=QUICKSTART_MOLECULE[1], elem_id="smiles")
                     gr.Examples([[value] for value in EXAMPLE_MOLECULES.values()], inputs=[smiles],
                                 example_labels=list(EXAMPLE_MOLECULES), label="Example molecules")
                     reaction = gr.Textbox(label="Reaction (reactants>>product), for the reaction tasks",

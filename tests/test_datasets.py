@@ -22,7 +22,8 @@ from rdkit import RDConfig
 
 from instructmol.data import ROW_FEATURES, TEXT_ROW_FEATURES, murcko_scaffold, smiles_to_selfies
 from instructmol.tasks import GROUPS, MOLECULENET_POOLS, TASKS, label_of, label_question
-from processing_instructmol import MolecularGraphFeaturizer, flatten_content
+from featurization_instructmol import MolecularGraphFeaturizer
+from processing_instructmol import flatten_content
 
 from hub_client import hub_environment
 from hub_server import LoopbackHub
@@ -144,8 +145,8 @@ def nci_smiles(count: int, start: int = 0) -> list[str]:
     readable = []
     for molecule in smiles:
         try:
-            if featurizer.featurize(molecule).num_atoms <= int(MAX_ATOMS):
-                readable.append(molecule)
+            featurizer.featurize(molecule, max_atoms=int(MAX_ATOMS))
+            readable.append(molecule)
         except ValueError:
             continue
         if len(readable) == count:

@@ -229,6 +229,9 @@ def test_card_yaml_lists_every_config_and_split_and_the_differences():
         {"split": "test", "path": "data/description_g/test-00000-of-00001.parquet"}]
     assert "| description | description_g, description_gs | test | 3 | 1 |" in card.text
     assert 'load_dataset("me/x", "description_g")' in card.text
+    training = card.text.split("## Training")[1].split("## ")[0]
+    assert "- `description`: `trl sft --config recipes/stage2/description.yaml` (20 epochs, the paper's)" in training
+    assert (REPO_ROOT / "recipes" / "stage2" / "description.yaml").is_file()
     differences = card.text.split("## Differences from the released InstructMol code")[1].split("## ")[0]
     assert "Split protocol: the source's own splits." in differences
     assert "- The source is a fixture." in differences and "drawn once" in differences

@@ -130,7 +130,7 @@ def test_batch_answers_a_csv_upload_row_by_row_and_offers_a_csv(client, tmp_path
     assert [row[0] for row in rows] == ["CCO", "C1CC", "c1ccccc1", "C" * (MAX_ATOMS + 1)]
     assert rows[0][1] and rows[2][1] and not rows[0][2] and not rows[2][2]
     assert rows[1][1] == "" and "Cannot read the SMILES" in rows[1][2]  # bad rows say why; the others are answered
-    assert f"takes at most {MAX_ATOMS}" in rows[3][2]
+    assert f"atoms, more than {MAX_ATOMS}" in rows[3][2]
     with open(download, newline="") as file:
         assert [list(row.values()) for row in csv.DictReader(file)] == rows
 
@@ -143,7 +143,7 @@ def test_batch_takes_a_list_of_smiles_in_the_text_box(client):
 @pytest.mark.parametrize(("smiles", "reaction", "preset", "message"), [
     ("C1CC", "", "ChEBI-20 molecule description", "Cannot read the SMILES: RDKit cannot parse the SMILES 'C1CC'"),
     ("  ", "", "ChEBI-20 molecule description", "Enter a SMILES first."),
-    ("C" * (MAX_ATOMS + 1), "", "MoleculeNet BACE", f"has {MAX_ATOMS + 1} heavy atoms; this demo takes at most {MAX_ATOMS}"),
+    ("C" * (MAX_ATOMS + 1), "", "MoleculeNet BACE", f"has {MAX_ATOMS + 1} atoms, more than {MAX_ATOMS}"),
     ("CCO", "", "Reagent prediction (USPTO-500MT)", "Write the reaction as reactants>>product"),
     ("CCO", "CCO>>", "Reagent prediction (USPTO-500MT)", "Reagent prediction needs both sides of the reaction"),
     ("CCO", "CC(=O)O.C1CC>>CCOC(C)=O", "Forward reaction prediction (USPTO)", "Cannot read the SMILES in the reactants"),

@@ -14,6 +14,7 @@ import pytest
 import torch
 from datasets import Dataset
 from huggingface_hub import ModelCard
+from rdkit import Chem
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import roc_auc_score
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
@@ -259,6 +260,20 @@ def test_an_interrupted_run_resumes_with_the_missing_rows_only(tiny_model_dir, d
     generated_ids.clear()
     assert evaluate_in_process(*common) == 0  # complete: scores again without generating anything
     assert generated_ids == []
+
+
+def test_an_evaluation_featurizes_each_molecule_once(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    """The model's own processor checks the rows, then generation and the Yes-probabilities read the graphs from its
+    featurizer's cache: N rows with N distinct molecules cost N RDKit parses in the whole run."""
+    parsed = []
+    parse = Chem.MolFromSmiles
+    monkeypatch.setattr(Chem, "MolFromSmiles", lambda smiles, *args, **kwargs: parsed.append(smiles) or parse(
+        smiles, *args, **kwargs))
+    molecules = [row["images"][0] for row in CONFIGS["bace"]["test"]]
+    assert len(set(molecules)) == len(molecules) > 1
+    assert evaluate_in_process("--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace",
+                               "--output", tmp_path, "--batch-size", 3) == 0
+    assert sorted(parsed) == sorted(molecules)
 
 
 def test_resuming_with_other_settings_is_refused(tiny_model_dir, data_dir, tmp_path, capsys):

@@ -9,12 +9,8 @@ from rdkit import Chem
 from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
 
 from instructmol.build import NCI_MOLECULES
-from processing_instructmol import (
-    OGB_ATOM_FEATURE_DIMS,
-    OGB_BOND_FEATURE_DIMS,
-    InvalidMoleculeError,
-    MolecularGraphFeaturizer,
-)
+from configuration_instructmol import OGB_ATOM_FEATURE_DIMS, OGB_BOND_FEATURE_DIMS
+from featurization_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer, TooManyAtomsError
 
 
 def nci_smiles() -> list[str]:
@@ -81,8 +77,8 @@ def test_values_beyond_a_smaller_table_map_to_its_last_row():
 
 
 def test_batch_is_flat_with_global_edge_offsets():
-    batch, atom_counts = MolecularGraphFeaturizer()(["CCO", "c1ccccc1", "[Na+].[Cl-]"])
-    assert atom_counts == [3, 6, 2]
+    batch = MolecularGraphFeaturizer()(["CCO", "c1ccccc1", "[Na+].[Cl-]"])
+    assert batch["atoms_per_molecule"].tolist() == [3, 6, 2]
     assert batch["atom_features"].shape == (11, 9)
     assert batch["bond_features"].shape == (4 + 12, 3)
     ethanol_edges = smiles2graph("CCO")["edge_index"]
@@ -98,6 +94,15 @@ def test_bad_molecules_raise_naming_the_smiles(smiles, reason):
     with pytest.raises(InvalidMoleculeError, match=reason) as error:
         MolecularGraphFeaturizer().featurize(smiles)
     assert repr(smiles) in str(error.value)
+
+
+def test_the_callers_atom_limit_is_its_own_error_within_the_absolute_one():
+    featurizer = MolecularGraphFeaturizer()
+    assert featurizer.featurize("c1ccccc1O", max_atoms=7).num_atoms == 7
+    with pytest.raises(TooManyAtomsError, match=r"'c1ccccc1O' has 7 atoms, more than 6"):
+        featurizer.featurize("c1ccccc1O", max_atoms=6)
+    with pytest.raises(InvalidMoleculeError, match="invalid SMILES syntax"):  # unreadable before too large
+        featurizer.featurize("C1CC", max_atoms=1)
 
 
 def test_cached_graphs_are_read_only_and_the_featurizer_pickles():

@@ -23,7 +23,7 @@ from instructmol.data import ROW_FEATURES, conversation_row, parquet_path
 from instructmol.evaluation.predictions import exclusive_output
 from instructmol.hub import push_dataset_folder, push_model_folder
 from modeling_instructmol import InstructMolForConditionalGeneration
-from processing_instructmol import MolecularGraphFeaturizer
+from featurization_instructmol import MolecularGraphFeaturizer
 from test_conversion import fake_moleculestm_state_dict
 from tests_paths import REPO_ROOT
 

@@ -16,7 +16,8 @@ from instructmol.data import ROW_FEATURES, conversation_row
 
 MESSAGES = [{"role": "user", "content": [{"type": "molecule", "molecule": "CC(=O)Oc1ccccc1C(=O)O"},
                                          {"type": "text", "text": "describe this molecule"}]}]
-REMOTE_CODE_FILES = {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"}
+REMOTE_CODE_FILES = {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
+                     "featurization_instructmol.py"}
 AUTO_MAP_KEYS = {"AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForMultimodalLM"}
 
 

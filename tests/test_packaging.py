@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -9,15 +10,17 @@ import textwrap
 import pytest
 import torch
 
-from tests_paths import REMOTE_CODE_FILES
+from configuration_instructmol import GRAPH_INPUT_NAMES
+from tests_paths import REMOTE_CODE_FILES, REPO_ROOT
 
-ALLOWED_IMPORTS = {"torch", "torch_geometric", "transformers", "huggingface_hub", "rdkit", "numpy", "configuration_instructmol"}
+ALLOWED_IMPORTS = {"torch", "torch_geometric", "transformers", "huggingface_hub", "rdkit", "numpy",
+                   "configuration_instructmol", "featurization_instructmol"}
 STANDARD_LIBRARY = set(sys.stdlib_module_names)
 
 
 @pytest.mark.parametrize("path", REMOTE_CODE_FILES, ids=lambda path: path.name)
 def test_remote_code_imports_only_its_runtime_dependencies(path):
-    """The three files travel alone to the Hub: they must never import `instructmol` or anything optional."""
+    """The four files travel alone to the Hub: they must never import `instructmol` or anything optional."""
     imported = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -32,14 +35,15 @@ def test_folder_holds_only_weights_code_configs_tokenizer_and_card(tiny_model_di
     assert files == {
         "model.safetensors", "config.json", "generation_config.json",
         "configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
-        "processor_config.json", "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "README.md",
+        "featurization_instructmol.py", "processor_config.json", "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "README.md",
     }
     auto_map = json.loads((tiny_model_dir / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageTextToText",
                              "AutoModelForMultimodalLM"}
-    assert json.loads((tiny_model_dir / "processor_config.json").read_text())["auto_map"] == {
-        "AutoProcessor": "processing_instructmol.InstructMolProcessor"
-    }
+    processor_config = json.loads((tiny_model_dir / "processor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoProcessor": "processing_instructmol.InstructMolProcessor"}
+    assert processor_config["image_processor"]["auto_map"]["AutoImageProcessor"] == (
+        "featurization_instructmol.MolecularGraphFeaturizer")
 
 
 FRESH_PROCESS = textwrap.dedent(
@@ -100,11 +104,24 @@ def test_init_command_writes_a_loadable_folder(tiny_llm_dir, tmp_path):
 def test_projector_is_calibrated_to_the_token_embeddings_spread(tiny_model, tiny_processor):
     from instructmol.build import reference_molecules
 
-    graph, _ = tiny_processor.featurizer(reference_molecules(64))
+    graph = tiny_processor.image_processor(reference_molecules(64), return_tensors="pt")
     with torch.no_grad():
-        projected = tiny_model.model.get_molecule_features(**{k: torch.from_numpy(v) for k, v in graph.items()})
+        projected = tiny_model.model.get_molecule_features(**{name: graph[name] for name in GRAPH_INPUT_NAMES})
     embedding_std = tiny_model.get_input_embeddings().weight.std()
     assert abs(projected.std() / embedding_std - 1) < 0.25
+
+
+def test_the_readmes_architecture_names_every_file_with_its_true_line_count():
+    readme = (REPO_ROOT / "README.md").read_text()
+    [section] = re.findall(r"\n## Architecture\n(.*?)\n## ", readme, re.S)
+    for path in REMOTE_CODE_FILES:
+        [lines] = re.findall(rf"\| `{path.name}` \|[^|]*\| (\d+) \|", section)
+        assert int(lines) == len(path.read_text().splitlines()), path.name
+    named = set(re.findall(r"`([a-z_]+(?:\.py|/))`", section))
+    package = REPO_ROOT / "instructmol"
+    modules = {path.name for path in package.glob("*.py") if path.name != "__init__.py"}
+    modules |= {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
+    assert modules <= named, sorted(modules - named)
 
 
 def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(package_wheel):
@@ -114,7 +131,8 @@ def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(p
 
     wheel = ZipFile(package_wheel)
     names = wheel.namelist()
-    assert {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"} <= set(names)
+    assert {"configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
+            "featurization_instructmol.py"} <= set(names)
     assert "instructmol/model_card.md" in names and "instructmol/cli.py" in names
     # One card template: the package's is the repository's model_card.md itself (a link), shipped as a file.
     assert wheel.read("instructmol/model_card.md") == (REPO_ROOT / "model_card.md").read_bytes()

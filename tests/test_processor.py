@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from processing_instructmol import VICUNA_CHAT_TEMPLATE, VICUNA_SYSTEM_PROMPT, InstructMolProcessor
+from transformers import AutoImageProcessor, ProcessorMixin
+
+from featurization_instructmol import MolecularGraphFeaturizer
+from processing_instructmol import VICUNA_CHAT_TEMPLATE, VICUNA_SYSTEM_PROMPT, InstructMolProcessor, flatten_content
 
 QUESTION = "USER: <mol>\nwhat is this molecule? ASSISTANT:"
 
@@ -90,7 +93,8 @@ def test_bad_input_names_the_sample_and_smiles(tiny_processor, text, molecules, 
 
 
 def test_truncation_that_would_cut_a_molecule_is_refused(tiny_processor):
-    with pytest.raises(ValueError, match=r"Sample 0: its molecules need 7 <mol> tokens but only \d+ survived .*cut at 5 tokens"):
+    # transformers' own check (`ProcessorMixin._check_special_mm_tokens`), which counts `image_token_id`.
+    with pytest.raises(ValueError, match=r"Mismatch in `image` token count between text and `input_ids`.*text=\[7\]"):
         tiny_processor(text=[QUESTION], molecules=[["c1ccccc1O"]], truncation=True, max_length=5, return_tensors="pt")
 
 
@@ -119,19 +123,52 @@ def test_vicuna_template_renders_the_papers_conversation(tiny_processor):
     (["image"], "<mol>"),  # the released stage 1: the graph alone
     (["text", "image", "text"], "Compare.\n<mol>\nCompare."),
 ])
-def test_template_renders_blocks_itself_as_the_processor_flattens_them(tiny_processor, blocks, user_turn):
-    """The Jinja template alone (as other tools use it) and the processor's flattening agree: a molecule is its
-    placeholder, separated by a newline from the blocks next to it."""
-    content = [{"type": "text", "text": "Compare."} if block == "text" else {"type": block} for block in blocks]
+def test_blocks_become_text_by_one_rule_and_the_template_alone_refuses_them(tiny_processor, blocks, user_turn):
+    """`flatten_content` is the one rule for the text around `<mol>`: the processor renders blocks through it, and the
+    Jinja template, used alone (as a tokenizer would), refuses blocks instead of writing them its own way."""
+    content = [{"type": "text", "text": "Compare."} if block == "text" else {"type": block, block: "C"}
+               for block in blocks]
     conversation = [
         {"role": "user", "content": content},
         {"role": "assistant", "content": [{"type": "text", "text": "Both are small."}]},
     ]
+    assert tiny_processor.apply_chat_template(conversation) == (
+        f"<s>{VICUNA_SYSTEM_PROMPT} USER: {user_turn} ASSISTANT: Both are small.</s>")
+    with pytest.raises(jinja2.TemplateError, match="InstructMolProcessor.apply_chat_template"):
+        tiny_processor.tokenizer.apply_chat_template(conversation, chat_template=VICUNA_CHAT_TEMPLATE, tokenize=False)
+    flat = [{**message, "content": flatten_content(message["content"])[0]} for message in conversation]
     direct = jinja2.Environment().from_string(VICUNA_CHAT_TEMPLATE).render(
-        messages=conversation, bos_token="<s>", eos_token="</s>", add_generation_prompt=False
-    )
+        messages=flat, bos_token="<s>", eos_token="</s>", add_generation_prompt=False)
     assert direct == tiny_processor.apply_chat_template(conversation)
-    assert direct == f"<s>{VICUNA_SYSTEM_PROMPT} USER: {user_turn} ASSISTANT: Both are small.</s>"
+
+
+def test_the_one_private_hook_the_processor_overrides_is_still_called_by_transformers(tiny_processor, monkeypatch):
+    """`_process_images` is the only private `ProcessorMixin` hook the processor overrides (the rest are public):
+    if transformers renames or stops calling it, this fails here (and in the floor test) before a user sees it."""
+    overridden_private = sorted(name for name, value in vars(InstructMolProcessor).items()
+                                if name.startswith("_") and not name.startswith("__") and callable(value)
+                                and hasattr(ProcessorMixin, name))
+    assert overridden_private == ["_process_images"]
+    calls = []
+    original = InstructMolProcessor._process_images
+    monkeypatch.setattr(InstructMolProcessor, "_process_images",
+                        lambda self, images, **kwargs: calls.append(images) or original(self, images, **kwargs))
+    inputs = tiny_processor(text=[QUESTION], molecules=[["CCO"]], return_tensors="pt")
+    assert calls == [[["CCO"]]] and count_molecule_tokens(tiny_processor, inputs["input_ids"]) == [3]
+    assert "atoms_per_molecule" not in inputs  # sizes the placeholders, then dropped (`unused_input_names`)
+
+
+def test_the_featurizer_is_the_checkpoints_auto_image_processor(tiny_model_dir, tmp_path):
+    featurizer = AutoImageProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
+    assert type(featurizer).__name__ == "MolecularGraphFeaturizer"
+    assert type(featurizer).__module__.startswith("transformers_modules")  # the checkpoint's own file
+    batch = featurizer(["CCO", "c1ccccc1"], return_tensors="pt")
+    assert batch["atoms_per_molecule"].tolist() == [3, 6] and batch["atom_features"].shape == (9, 9)
+    moleculestm = MolecularGraphFeaturizer([119, 4, 11, 11, 9, 5, 5, 2, 2], [5, 6, 2], cache_size=16)
+    moleculestm.save_pretrained(tmp_path)
+    reloaded = MolecularGraphFeaturizer.from_pretrained(tmp_path)
+    assert reloaded.atom_feature_dims == moleculestm.atom_feature_dims and reloaded.cache_size == 200_000
+    assert "cache_size" not in (tmp_path / "preprocessor_config.json").read_text()  # a setting of one process
 
 
 def test_chat_template_tokenizes_with_molecules_from_blocks(tiny_processor):
@@ -165,11 +202,9 @@ def test_an_llms_own_chat_template_gets_molecule_placeholders(tiny_processor):
 
 
 def test_assistant_masks_cover_the_answer_after_expanded_molecules(tiny_processor):
-    """ProcessorMixin's own `apply_chat_template` (not a copy of ours) runs the hooks, so its assistant masks, which
-    TRL's `assistant_only_loss` reads, hold for a template with `{% generation %}` once molecules are expanded."""
-    from transformers import ProcessorMixin
-
-    assert InstructMolProcessor.apply_chat_template is ProcessorMixin.apply_chat_template
+    """ProcessorMixin's own `apply_chat_template` renders and tokenizes (ours only flattens blocks first), so its
+    assistant masks, which TRL's `assistant_only_loss` reads, hold for a template with `{% generation %}` once
+    molecules are expanded."""
     template = (
         "{% for message in messages %}{{ message['role'] + ': ' }}{% if message['role'] == 'assistant' %}"
         "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{% else %}{{ message['content'] }}"
@@ -211,7 +246,7 @@ def test_tokenizer_without_the_molecule_token_is_refused():
     from tiny_models import build_tiny_tokenizer
 
     with pytest.raises(ValueError, match="has no '<mol>' token"):
-        InstructMolProcessor(tokenizer=build_tiny_tokenizer())
+        InstructMolProcessor(image_processor=MolecularGraphFeaturizer(), tokenizer=build_tiny_tokenizer())
 
 
 def test_tokenized_chat_has_exactly_one_bos_as_in_training(tiny_processor):

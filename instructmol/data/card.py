@@ -5,18 +5,12 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..citations import INSTRUCTMOL_CITATION
 from ..tasks import TASKS
 from .assembly import TaskBuild, counts_table, parquet_path
 from .leakage import own_overlap_table
 from .prompts import BuildOptions, construction_differences
 from .schema import ROW_FEATURES, TEXT_ROW_FEATURES
-
-INSTRUCTMOL_CITATION = """@inproceedings{cao2025instructmol,
-  title     = {InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
-  author    = {Cao, He and Liu, Zijing and Lu, Xingyu and Yao, Yuan and Li, Yu},
-  booktitle = {Proceedings of the 31st International Conference on Computational Linguistics (COLING 2025)},
-  year      = {2025}
-}"""
 
 _COLUMN_DESCRIPTIONS = {
     "images": "the molecules given to the model as graphs, as SMILES (the column TRL's multimodal collator reads)",
@@ -90,6 +84,14 @@ def _differences_section(spec: CardSpec, options: BuildOptions, builds: list[Tas
     return f"Split protocol: {spec.split_protocol}\n\n{listed}"
 
 
+def _training_section(builds: list[TaskBuild]) -> str:
+    """Which recipe of this repository's `recipes/` trains each task, for the paper's number of epochs."""
+    names = list(dict.fromkeys(task for build in builds for task in build.tasks))
+    lines = [f"- `{name}`: `trl sft --config recipes/{TASKS[name].recipe}` ({TASKS[name].epochs} epochs, "
+             "the paper's)" for name in names]
+    return "\n".join(lines)
+
+
 def render_card(spec: CardSpec, builds: list[TaskBuild], command: str, repo_id: str | None,
                 options: BuildOptions) -> str:
     """The README.md text of a dataset folder."""
@@ -130,6 +132,13 @@ dataset = load_dataset("{repo_id or 'path/to/this/folder'}", "{first_config}")
 
 {spec.source}{notes}
 
+## Training
+
+With the recipes of the InstructMol-HF repository (each names the dataset folder and model it reads; `--dataset_name`
+and `--model_name_or_path` override them):
+
+{_training_section(builds)}
+
 ## Differences from the released InstructMol code
 
 Rows are built as the released InstructMol code (IDEA-XL/InstructMol, `llava/datasets/`) built them unless listed
@@ -152,7 +161,7 @@ the same across any built datasets (e.g. this test split against another dataset
 ```
 
 Every molecule was checked with the InstructMol processor's own featurizer
-(`processing_instructmol.MolecularGraphFeaturizer`); rows the model could not read, and rows with missing or
+(`featurization_instructmol.MolecularGraphFeaturizer`); rows the model could not read, and rows with missing or
 unusable values, were dropped and are counted here by reason:
 
 {counts_table(builds)}

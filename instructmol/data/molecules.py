@@ -1,7 +1,7 @@
 """Molecule checks, exactly as the model reads molecules, and notation conversion (SMILES <-> SELFIES).
 
-Every molecule that reaches a dataset passes `MolecularGraphFeaturizer.featurize`, the processor's own featurizer,
-so a dataset row can never fail inside the training collator.
+Every molecule that reaches a dataset passes `MolecularGraphFeaturizer.featurize`, the processor's own featurizer
+(the one molecule check), so a dataset row can never fail inside the training collator.
 """
 
 from typing import Any
@@ -10,7 +10,7 @@ import selfies
 from rdkit import Chem, rdBase
 
 from datasets import Dataset
-from processing_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer
+from featurization_instructmol import InvalidMoleculeError, MolecularGraphFeaturizer, TooManyAtomsError
 
 from ..defaults import DEFAULT_MAX_ATOMS
 from ..tasks import get_task
@@ -97,10 +97,12 @@ class MoleculeChecker:
     def problem(self, smiles: str) -> str:
         """'' when the model can read the molecule, else the drop reason."""
         try:
-            num_atoms = self.featurizer.featurize(smiles).num_atoms
+            self.featurizer.featurize(smiles, max_atoms=self.max_atoms)
+        except TooManyAtomsError:
+            return too_many_atoms(self.max_atoms)
         except InvalidMoleculeError:
             return UNPARSABLE_SMILES
-        return too_many_atoms(self.max_atoms) if num_atoms > self.max_atoms else ""
+        return ""
 
 
 def _checked_images(molecules: list[str], notation: str, checker: MoleculeChecker) -> tuple[list[str], str]:

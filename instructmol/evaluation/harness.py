@@ -17,7 +17,7 @@ from transformers import set_seed
 
 from ..metrics.molecule_captioning.scores import load_word_piece_tokenizer
 from ..errors import one_line
-from ..loading import load_model_and_processor, model_fingerprint, reads_molecules
+from ..loading import load_model, load_processor, model_fingerprint, reads_molecules
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
 from .classification import yes_probabilities
@@ -139,18 +139,21 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
     rows = list(dataset)
     if not rows:
         raise ValueError(f"the split {settings.split!r} of {settings.dataset!r} (config {settings.config!r}) is empty")
-    check_rows(rows)
+    if any(row["images"] for row in rows) and not reads_molecules(settings.model):
+        raise ValueError(
+            f"{settings.model} is a plain language model: it reads text only. Evaluate it on a text-only `_s` config "
+            f"(the molecule as its string), or evaluate an InstructMol model on {settings.config!r}"
+        )
+    # The model's own processor checks the rows: its featurizer reads each molecule once, and generation finds
+    # the graphs in its cache.
+    processor = load_processor(settings.model)
+    check_rows(rows, getattr(processor, "image_processor", None))
     excluded = None
     if settings.exclude_train_overlap:
         rows, excluded = without_train_molecules(rows, settings)
         if not rows:
             raise ValueError(f"every row of the split {settings.split!r} holds a molecule of the train split: "
                              "nothing is left to evaluate with --exclude-train-overlap")
-    if any(row["images"] for row in rows) and not reads_molecules(settings.model):
-        raise ValueError(
-            f"{settings.model} is a plain language model: it reads text only. Evaluate it on a text-only `_s` config "
-            f"(the molecule as its string), or evaluate an InstructMol model on {settings.config!r}"
-        )
     check_scoring_resources(rows, settings)
     max_new_tokens = settings.max_new_tokens or default_max_new_tokens(rows)
     state = process_state()
@@ -165,7 +168,7 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
         own_rows = rows[state.process_index :: state.num_processes]
         store = PredictionStore(settings.output, shard=shard)
         if store.missing(own_rows):
-            model, processor = load_model_and_processor(settings.model, dtype=settings.dtype, device=state.device)
+            model = load_model(settings.model, dtype=settings.dtype, device=state.device)
             generate_missing(model, processor, own_rows, store, settings, max_new_tokens)
         state.wait_for_everyone()
         if not state.is_main_process:

@@ -13,7 +13,7 @@ from datasets import (
     load_dataset,
 )
 
-from processing_instructmol import MOLECULE_TOKEN, InvalidMoleculeError, MolecularGraphFeaturizer
+from processing_instructmol import MOLECULE_TOKEN
 
 from ..data.leakage import row_inchikeys
 from ..errors import one_line
@@ -77,9 +77,10 @@ def refuse_datasets_built_before_the_registry(rows: Dataset, dataset: str) -> No
         )
 
 
-def check_row_inputs(row: dict, featurizer: MolecularGraphFeaturizer) -> None:
-    """Raises a ValueError naming the row when the model could not read its prompt: a molecule the featurizer
-    refuses, or placeholders that do not match its molecules (or a `<mol>` typed into its text)."""
+def check_row_inputs(row: dict, featurizer) -> None:
+    """Raises a ValueError naming the row when the model could not read its prompt: a molecule the featurizer (the
+    model processor's `image_processor`, whose cache then holds the graph for generation) refuses, or placeholders
+    that do not match its molecules (or a `<mol>` typed into its text)."""
     user_turns = [message["content"] for message in row["prompt"] if message["role"] == "user"]
     blocks = [block for content in user_turns
               for block in ([{"type": "text", "text": content}] if isinstance(content, str) else content)]
@@ -92,20 +93,20 @@ def check_row_inputs(row: dict, featurizer: MolecularGraphFeaturizer) -> None:
     for smiles in row["images"]:
         try:
             featurizer.featurize(smiles)
-        except InvalidMoleculeError as error:
+        except ValueError as error:  # a checkpoint's featurizer module raises its own InvalidMoleculeError class
             raise ValueError(f"Row {row['id']!r}: {error}") from None
 
 
-def check_rows(rows: list[dict]) -> None:
+def check_rows(rows: list[dict], featurizer) -> None:
     """Raises a ValueError naming the first row with an unknown task, a (task, id) pair given twice, a prompt or
-    molecule the model could not read, or a target its metric cannot read, so that bad data stops the run before
-    any generation.
+    molecule the model could not read (`featurizer`: the model processor's `image_processor`; None for a plain
+    LM, whose rows hold no molecule graphs), or a target its metric cannot read, so that bad data stops the run
+    before any generation.
 
     Predictions are keyed by (task, id): QM9's `qm9` configs ask each molecule (one id) for three properties.
     """
     seen = set()
     reaction_rows: dict[str, list[dict]] = {}
-    featurizer = MolecularGraphFeaturizer()
     for row in rows:
         family = get_task(row["task"], row["id"]).metric
         check_row_inputs(row, featurizer)

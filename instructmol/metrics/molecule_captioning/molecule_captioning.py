@@ -7,18 +7,12 @@ package's own code calls); that module's docstring, the protocol, is this metric
 import datasets
 import evaluate
 
+from instructmol.citations import MOLT5_CITATION
 from instructmol.metrics.molecule_captioning import scores
 from instructmol.defaults import CAPTION_TOKENIZER
 from instructmol.metrics.molecule_captioning.scores import score_captions
 
-_CITATION = """\
-@inproceedings{edwards2022translation,
-  title={Translation between Molecules and Natural Language},
-  author={Edwards, Carl and Lai, Tuan and Ros, Kevin and Honke, Garrett and Cho, Kyunghyun and Ji, Heng},
-  booktitle={EMNLP},
-  year={2022}
-}
-"""
+_CITATION = MOLT5_CITATION
 
 _DESCRIPTION = scores.__doc__
 

@@ -7,17 +7,11 @@ package's own code calls); that module's docstring, the protocol, is this metric
 import datasets
 import evaluate
 
+from instructmol.citations import INSTRUCTMOL_CITATION
 from instructmol.metrics.molecule_classification import scores
 from instructmol.metrics.molecule_classification.scores import score_classification
 
-_CITATION = """\
-@inproceedings{cao2025instructmol,
-  title={InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
-  author={Cao, He and Liu, Zijing and Lu, Xingyu and Yao, Yuan and Li, Yu},
-  booktitle={COLING},
-  year={2025}
-}
-"""
+_CITATION = INSTRUCTMOL_CITATION
 
 _DESCRIPTION = scores.__doc__
 

@@ -7,23 +7,11 @@ package's own code calls); that module's docstring, the protocol, is this metric
 import datasets
 import evaluate
 
+from instructmol.citations import INSTRUCTMOL_CITATION, MOLT5_CITATION
 from instructmol.metrics.molecule_generation import scores
 from instructmol.metrics.molecule_generation.scores import check_predictions, score_molecules
 
-_CITATION = """\
-@inproceedings{edwards2022translation,
-  title={Translation between Molecules and Natural Language},
-  author={Edwards, Carl and Lai, Tuan and Ros, Kevin and Honke, Garrett and Cho, Kyunghyun and Ji, Heng},
-  booktitle={EMNLP},
-  year={2022}
-}
-@inproceedings{cao2025instructmol,
-  title={InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
-  author={Cao, He and Liu, Zijing and Lu, Xingyu and Yao, Yuan and Li, Yu},
-  booktitle={COLING},
-  year={2025}
-}
-"""
+_CITATION = "\n".join([MOLT5_CITATION, INSTRUCTMOL_CITATION])
 
 _DESCRIPTION = scores.__doc__
 

@@ -45,7 +45,7 @@ from rdkit import rdBase
 from rdkit.Chem import MACCSkeys
 from rdkit.Chem import rdFingerprintGenerator
 
-from processing_instructmol import SMILES_CHARACTERS
+from featurization_instructmol import SMILES_CHARACTERS
 
 MODES = ("molt5", "instructmol")
 INPUT_FORMATS = ("smiles", "selfies")

@@ -9,17 +9,11 @@ from collections.abc import Mapping
 import datasets
 import evaluate
 
+from instructmol.citations import INSTRUCTMOL_CITATION
 from instructmol.metrics.property_regression import scores
 from instructmol.metrics.property_regression.scores import score_properties, storable_answer
 
-_CITATION = """\
-@inproceedings{cao2025instructmol,
-  title={InstructMol: Multi-Modal Integration for Building a Versatile and Reliable Molecular Assistant in Drug Discovery},
-  author={Cao, He and Liu, Zijing and Lu, Xingyu and Yao, Yuan and Li, Yu},
-  booktitle={COLING},
-  year={2025}
-}
-"""
+_CITATION = INSTRUCTMOL_CITATION
 
 _DESCRIPTION = scores.__doc__
 
