@@ -62,7 +62,7 @@ EXAMPLE_REACTIONS = {
 # stage-1 alignment is not a question).
 PRESETS = {task.title: task for task in TASKS.values() if task.labels is None and task.name != "alignment"}
 VARIANTS = {VARIANT_TITLES[GRAPH_ONLY]: GRAPH_ONLY, VARIANT_TITLES[GRAPH_AND_STRING]: GRAPH_AND_STRING}
-DEFAULT_MAX_NEW_TOKENS = 64
+DEFAULT_PRESET = TASKS["description"]
 DRAWING_SIZE = (360, 280)
 
 
@@ -72,11 +72,12 @@ class DemoError(ValueError):
 
 @dataclass(frozen=True)
 class Decoding:
-    """How the demo decodes: greedy, or sampling at `temperature`; at most `max_new_tokens`."""
+    """How the demo decodes: at most `max_new_tokens` (a preset sets its task's budget), greedy or sampling at
+    `temperature`."""
 
+    max_new_tokens: int
     sample: bool = False
     temperature: float = 0.2
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 
     def generate_kwargs(self) -> dict:
         return {"max_new_tokens": self.max_new_tokens, **decoding_kwargs(self.sample, self.temperature)}
@@ -158,6 +159,11 @@ def preset_row(task: Task, variant: str, molecule_input: str, options: BuildOpti
     graphs = graph_molecules(task, molecule_input, options)
     return {"prompt": [{"role": "user", "content": user_content(text, len(graphs), graph_after=False)}],
             "images": graphs}
+
+
+def preset_budget(title: str) -> int:
+    """The answer budget a preset sets: its task's (`Task.max_new_tokens`, what `instructmol evaluate` uses)."""
+    return PRESETS[title].max_new_tokens
 
 
 def preset_question(task: Task) -> str:
@@ -441,7 +447,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
                     reaction_image = gr.Image(label="Reaction", type="pil")
                     input_note = gr.Markdown(elem_id="input-note")
             with gr.Row():
-                preset = gr.Dropdown(list(PRESETS), value=TASKS["description"].title, label="Task preset",
+                preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET.title, label="Task preset",
                                      elem_id="preset")
                 variant = gr.Radio(list(VARIANTS), value=VARIANT_TITLES[GRAPH_ONLY],
                                    label="Prompt (as the model was trained)")
@@ -449,7 +455,8 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
             with gr.Accordion("Decoding", open=False):
                 strategy = gr.Radio(["greedy", "sampling"], value="greedy", label="Decoding")
                 temperature = gr.Slider(0.05, 1.5, value=0.2, step=0.05, label="Temperature (sampling)")
-                max_new_tokens = gr.Slider(1, 512, value=DEFAULT_MAX_NEW_TOKENS, step=1, label="Max new tokens")
+                max_new_tokens = gr.Slider(1, 512, value=DEFAULT_PRESET.max_new_tokens, step=1,
+                                           label="Max new tokens (a preset sets its task's budget)")
             chatbot = gr.Chatbot(label="Conversation", elem_id="conversation")
             with gr.Row():
                 question = gr.Textbox(label="Ask anything about the molecule", scale=4)
@@ -463,7 +470,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
                              file_types=[".csv", ".txt", ".smi"], type="filepath")
             batch_text = gr.Textbox(label="...or one SMILES (or reaction) per line", lines=5)
             with gr.Row():
-                batch_preset = gr.Dropdown(list(PRESETS), value=TASKS["description"].title, label="Task")
+                batch_preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET.title, label="Task")
                 batch_variant = gr.Radio(list(VARIANTS), value=VARIANT_TITLES[GRAPH_ONLY], label="Prompt")
                 batch_run = gr.Button("Answer all", variant="primary")
             batch_table = gr.Dataframe(headers=["input", "answer", "problem"], label="Answers", interactive=False)
@@ -475,6 +482,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
         for trigger in (smiles.change, reaction.change, atom_indices.change):
             trigger(draw, drawing_inputs, drawing_outputs, api_visibility="private")
         decoding_inputs = [strategy, temperature, max_new_tokens]
+        preset.change(preset_budget, preset, max_new_tokens, api_name="preset_budget")
         run.click(run_preset, [preset, variant, smiles, reaction, *decoding_inputs, chatbot],
                   [chatbot, answer_image, answer_note], api_name="preset")
         chat_inputs = [question, smiles, *decoding_inputs, chatbot]

@@ -66,6 +66,13 @@ def text_of(message: dict) -> str:
     return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
 
 
+def test_a_preset_sets_its_tasks_answer_budget(client):
+    """Budgets come from the registry: choosing a preset sets the slider to its task's `max_new_tokens`."""
+    budgets = {title: client.predict(title, api_name="/preset_budget") for title in PRESETS}
+    assert budgets == {title: task.max_new_tokens for title, task in PRESETS.items()}
+    assert len(set(budgets.values())) > 1  # the tasks differ (a number answer is short, a description long)
+
+
 def run_preset(client: Client, preset: str, smiles: str = "CCO", reaction: str = REACTION, history=()):
     return client.predict(preset, "InstructMol-G", smiles, reaction, *DECODING, list(history), api_name="/preset")
 
