@@ -120,11 +120,6 @@ class InstructMolProcessor(ProcessorMixin):
                 "embeddings (`instructmol init` does both)."
             )
 
-    def to_dict(self) -> dict:
-        output = super().to_dict()
-        output.pop("mol_token_id", None)  # read from the tokenizer on load
-        return output
-
     # `ProcessorMixin` finds the placeholder as `image_token` and counts it as `image_token_id`.
     @property
     def image_token(self) -> str:
