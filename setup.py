@@ -11,7 +11,8 @@ setup(
     python_requires=">=3.10",
     # The three Hub remote-code files are top-level modules, exactly as a checkpoint carries them.
     # `datasets/` (builder scripts) is never installed: it would shadow the `datasets` library.
-    py_modules=["configuration_instructmol", "featurization_instructmol", "modeling_instructmol", "processing_instructmol"],
+    py_modules=["configuration_instructmol", "featurization_instructmol", "modeling_instructmol",
+                "processing_instructmol"],
     packages=find_packages(include=["instructmol", "instructmol.*"]),
     # `model_card.md` and `quickstart_recipes/` are links to the repository's own, shipped as files.
     package_data={"instructmol": ["model_card.md", "metrics/*/*.py", "quickstart_recipes/*.yaml"]},

@@ -16,7 +16,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from configuration_instructmol import GRAPH_INPUT_NAMES, InstructMolConfig
-from featurization_instructmol import MolecularGraphFeaturizer
+from featurization_instructmol import ATOMS_PER_MOLECULE, MolecularGraphFeaturizer
 from instructmol.build import reference_molecules
 from modeling_instructmol import InstructMolForConditionalGeneration
 
@@ -43,9 +43,10 @@ def build_batch(batch_size: int, seq_len: int) -> tuple[dict, dict]:
     generator = torch.Generator().manual_seed(0)
     plain_ids = torch.randint(3, 32000, (batch_size, seq_len), generator=generator)
     molecule_ids = plain_ids.clone()
-    for row, count in enumerate(graph["atoms_per_molecule"].tolist()):
+    for row, count in enumerate(graph[ATOMS_PER_MOLECULE].tolist()):
         molecule_ids[row, 1 : 1 + count] = MOL_TOKEN_ID
-    instructmol_inputs = {"input_ids": molecule_ids, "labels": plain_ids, **{name: graph[name] for name in GRAPH_INPUT_NAMES}}
+    graph_inputs = {name: graph[name] for name in GRAPH_INPUT_NAMES}
+    instructmol_inputs = {"input_ids": molecule_ids, "labels": plain_ids, **graph_inputs}
     return instructmol_inputs, {"input_ids": plain_ids, "labels": plain_ids}
 
 

@@ -258,7 +258,8 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
     # the text-only baseline is evaluated as its adapter on the plain LLM.
     merged_dir = merge_adapter(stage2_dir, output_dir / "merged") if settings.variant != STRING_ONLY else None
     results = evaluate_gap(merged_dir or stage2_dir, init_dir, data_dir, settings.gap_config, settings.eval_limit)
-    results["answer"] = ask_in_fresh_process(merged_dir, *QUICKSTART_MOLECULE, QUICKSTART_QUESTION) if merged_dir else ""
+    results["answer"] = (ask_in_fresh_process(merged_dir, *QUICKSTART_MOLECULE, QUICKSTART_QUESTION)
+                         if merged_dir else "")
     results["wall_time_minutes"] = (time.perf_counter() - started) / 60
     results["settings"] = asdict(settings)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -34,8 +34,8 @@ def test_stage1_and_stage2_recipes_read_and_write_the_hub(client, hub, tiny_mode
         "stage1.yaml", tmp_path, model_name_or_path=str(tiny_model_dir), dataset_name="test-user/quickstart",
         output_dir=str(tmp_path / "stage1"), push_to_hub=True, hub_model_id="test-user/instructmol-stage1")])
     stage1_files = hub.files("test-user/instructmol-stage1", "model")
-    assert {"model.safetensors", "modeling_instructmol.py", "processing_instructmol.py", "featurization_instructmol.py", "configuration_instructmol.py",
-            "processor_config.json", "config.json"} <= set(stage1_files)
+    assert {"model.safetensors", "modeling_instructmol.py", "processing_instructmol.py", "featurization_instructmol.py",
+            "configuration_instructmol.py", "processor_config.json", "config.json"} <= set(stage1_files)
 
     # Stage 2 starts from the stage-1 model by its Hub id, and pushes its adapter.
     client.run_command(["trl", "sft", "--config", recipe(

@@ -35,7 +35,8 @@ def test_folder_holds_only_weights_code_configs_tokenizer_and_card(tiny_model_di
     assert files == {
         "model.safetensors", "config.json", "generation_config.json",
         "configuration_instructmol.py", "modeling_instructmol.py", "processing_instructmol.py",
-        "featurization_instructmol.py", "processor_config.json", "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "README.md",
+        "featurization_instructmol.py", "processor_config.json", "chat_template.jinja", "tokenizer.json",
+        "tokenizer_config.json", "README.md",
     }
     auto_map = json.loads((tiny_model_dir / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageTextToText",

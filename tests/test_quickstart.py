@@ -78,7 +78,8 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(insta
     results = json.loads((output / "results.json").read_text())
     assert results["num_test"] == 6 and results["num_unparsable"] <= 6 and results["settings"]["seed"] == 7
     assert 0 < results["train_mean_mae"] < 0.2 and 0 < results["ridge_specialist_mae"] < 0.2
-    assert results["answer"].startswith(f"Q ({QUICKSTART_MOLECULE[0]}, {QUICKSTART_MOLECULE[1]}): {QUICKSTART_QUESTION}")
+    name, smiles = QUICKSTART_MOLECULE
+    assert results["answer"].startswith(f"Q ({name}, {smiles}): {QUICKSTART_QUESTION}")
     assert "\nA:" in results["answer"]
     for folder in ("data", "init", "stage1", "stage2", "merged"):
         assert (output / folder).is_dir(), folder

@@ -52,7 +52,8 @@ def test_each_task_is_complete_and_consistent():
         assert group.name not in TASKS and all(TASKS[member].group == group.name for member in group.members)
 
 
-@pytest.mark.parametrize("field", [*dataclasses.fields(Task), *dataclasses.fields(Prompt)], ids=lambda field: field.name)
+@pytest.mark.parametrize("field", [*dataclasses.fields(Task), *dataclasses.fields(Prompt)],
+                         ids=lambda field: field.name)
 def test_every_registry_field_is_read_by_the_code(field):
     """A field nobody reads is a silent promise: each is read (as `.field`) by code other than its definition
     (`legacy_names` by the registry's own lookup of old names)."""
