@@ -364,6 +364,34 @@ class InstructMolModel(InstructMolPreTrainedModel):
         )
         return placeholder_mask.unsqueeze(-1)
 
+    def embed_inputs(
+        self,
+        input_ids: torch.LongTensor | None,
+        atom_features: torch.LongTensor | None = None,
+        bond_features: torch.LongTensor | None = None,
+        edge_index: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the language model reads: `[batch, seq, hidden]` token embeddings with the projected atom vectors in
+        the `<mol>` positions (the one place they are put there: forward, generation and serving all come here), and
+        the atom vectors `[N, hidden]` (None without graphs)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        if atom_features is None:
+            if input_ids is not None and self.config.mol_token_id is not None:
+                self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # a <mol> without its graph: raises
+            return inputs_embeds, None
+        if bond_features is None or edge_index is None:
+            raise ValueError("atom_features needs bond_features and edge_index (the processor returns all three).")
+        molecule_embeddings = self.get_molecule_features(atom_features, bond_features, edge_index)
+        placeholder_mask = self.get_placeholder_mask(input_ids, inputs_embeds, molecule_embeddings.shape[0])
+        inputs_embeds = inputs_embeds.masked_scatter(
+            placeholder_mask, molecule_embeddings.to(inputs_embeds.device, inputs_embeds.dtype)
+        )
+        return inputs_embeds, molecule_embeddings
+
     @can_return_tuple
     def forward(
         self,
@@ -389,24 +417,10 @@ class InstructMolModel(InstructMolPreTrainedModel):
                 embedding, replaced by the atoms.
             kwargs: passed to the language model (`use_cache`, attention options, ...).
         """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         cache = cache_under_either_name(cache, past_key_values)
-        if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
-
-        molecule_embeddings = None
-        if atom_features is not None:
-            if bond_features is None or edge_index is None:
-                raise ValueError("atom_features needs bond_features and edge_index (the processor returns all three).")
-            molecule_embeddings = self.get_molecule_features(atom_features, bond_features, edge_index)
-            placeholder_mask = self.get_placeholder_mask(input_ids, inputs_embeds, molecule_embeddings.shape[0])
-            inputs_embeds = inputs_embeds.masked_scatter(
-                placeholder_mask, molecule_embeddings.to(inputs_embeds.device, inputs_embeds.dtype)
-            )
-        elif input_ids is not None and self.config.mol_token_id is not None:
-            self.get_placeholder_mask(input_ids, inputs_embeds, num_atoms=0)  # a <mol> without its graph: raises
-
+        inputs_embeds, molecule_embeddings = self.embed_inputs(
+            input_ids, atom_features, bond_features, edge_index, inputs_embeds=inputs_embeds
+        )
         outputs = self.language_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, **{CACHE_NAME: cache},
             **kwargs,
@@ -440,6 +454,23 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
 
     def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
         self.lm_head = new_embeddings
+
+    @torch.no_grad()
+    def prompt_embeddings(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        atom_features: torch.LongTensor | None = None,
+        bond_features: torch.LongTensor | None = None,
+        edge_index: torch.LongTensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Each prompt of a processed batch as the embeddings its language model reads, padding removed: a list of
+        `[seq_i, hidden]` tensors, what an engine that takes prompt embeddings (vLLM's `prompt_embeds`) runs through
+        the exported language model (`instructmol.export`) to answer as this model does."""
+        inputs_embeds, _ = self.model.embed_inputs(input_ids, atom_features, bond_features, edge_index)
+        if attention_mask is None:
+            return list(inputs_embeds)
+        return [embeddings[mask.bool()] for embeddings, mask in zip(inputs_embeds, attention_mask)]
 
     @can_return_tuple
     def forward(

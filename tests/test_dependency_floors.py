@@ -19,6 +19,7 @@ from tests_paths import REPO_ROOT
 API_TESTS = [
     "tests/test_model.py", "tests/test_transformers_contract.py", "tests/test_generation.py", "tests/test_processor.py",
     "tests/test_packaging.py", "tests/test_featurizer.py", "tests/test_conversion.py", "tests/test_tasks.py",
+    "tests/test_export.py",
     "tests/test_recipes.py", "tests/test_card.py", "tests/test_datasets.py", "tests/test_datasets_machinery.py",
     "tests/test_evaluate.py", "tests/test_evaluate_parts.py", "tests/test_metrics_captioning.py",
     "tests/test_metrics_generation.py", "tests/test_metrics_regression.py", "tests/test_metrics_classification.py",
