@@ -34,21 +34,21 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def build_tiny_llm(vocab_size: int, seed: int = 0, **config_overrides) -> LlamaForCausalLM:
-    """A 2-layer Llama of width 32 with random weights."""
+    """A 2-layer Llama of width 32 with random weights; `config_overrides` replace any of its settings."""
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
+    config = LlamaConfig(**{
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 512,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 3,
         **config_overrides,
-    )
+    })
     return LlamaForCausalLM(config)
 
 
