@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +55,11 @@ def exported_language_model(model: str) -> Path:
     folder = EXPORT_CACHE / model_fingerprint(model)[:32]
     if not (folder / "config.json").is_file():
         partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
-        export_language_model(model, partial)
+        try:
+            export_language_model(model, partial)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # this call's own unfinished export
+            raise
         partial.rename(folder)  # whole or absent: an interrupted export is never taken for a finished one
     return folder
 
