@@ -14,11 +14,10 @@ import csv
 import logging
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from threading import Thread
 
 from PIL import Image
+from tqdm.auto import tqdm
 from rdkit import Chem, rdBase
 from rdkit.Chem import Draw, rdChemReactions
 
@@ -29,8 +28,8 @@ from .data import BuildOptions, graph_molecules, instruction_text, user_content
 from .data.molecules import translate_reaction_string
 from .defaults import DEFAULT_MAX_ATOMS, QUICKSTART_MOLECULE
 from .errors import one_line
-from .evaluation.generation import generate_answers, prompt_inputs, row_conversation
-from .evaluation.settings import decoding_kwargs
+from .engines import Decoding, TransformersEngine
+from .evaluation.generation import batches, row_conversation
 from .metrics.molecule_generation.scores import parse_molecule, to_smiles
 from .tasks import (
     FIRST_MOLECULE,
@@ -68,19 +67,6 @@ DRAWING_SIZE = (360, 280)
 
 class DemoError(ValueError):
     """Input the demo cannot use, with a message for the page."""
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How the demo decodes: at most `max_new_tokens` (a preset sets its task's budget), greedy or sampling at
-    `temperature`."""
-
-    max_new_tokens: int
-    sample: bool = False
-    temperature: float = 0.2
-
-    def generate_kwargs(self) -> dict:
-        return {"max_new_tokens": self.max_new_tokens, **decoding_kwargs(self.sample, self.temperature)}
 
 
 class MoleculeReader:
@@ -236,63 +222,59 @@ class Assistant:
 
     Args:
         model: an InstructMol folder, Hub repo, or stage-2 adapter folder.
+        server: the URL of a vLLM server running `model` (`instructmol serve`): its language model answers there,
+            and only the processor and prompt encoder load here.
     """
 
-    def __init__(self, model: str, dtype: str = "auto"):
+    def __init__(self, model: str, dtype: str = "auto", server: str | None = None):
         from .loading import load_model_and_processor, reads_molecules
 
         self.name = model
-        self.model = self.processor = None
+        self.engine = self.processor = None
         self.problem = ""
         try:
             if not reads_molecules(model):
                 raise DemoError(f"{model} is a plain language model, not an InstructMol model: it cannot read "
                                 "molecule graphs.")
-            self.model, self.processor = load_model_and_processor(model, dtype=dtype)
+            if server:
+                from .serving import InstructMolClient
+
+                self.engine = InstructMolClient(server, model)
+            else:
+                self.engine = TransformersEngine(*load_model_and_processor(model, dtype=dtype))
+            self.processor = self.engine.processor
         except (ValueError, OSError) as error:
             self.problem = f"The model {model!r} could not be loaded: {one_line(error)}"
             logger.warning(self.problem)
 
     @property
     def status(self) -> str:
-        return self.problem or f"Model: `{self.name}` ({type(self.model).__name__}, on {self.model.device})."
+        return self.problem or f"Model: `{self.name}` ({self.engine.description})."
 
     def check_ready(self) -> None:
         if self.problem:
             raise DemoError(self.problem)
 
     def stream(self, conversation: list[dict], decoding: Decoding) -> Iterator[str]:
-        """Yields the answer so far, token by token (generation runs in a thread; its errors end the stream)."""
-        from transformers import TextIteratorStreamer
-
+        """Yields the answer so far, piece by piece; a failure ends the stream with a DemoError."""
         self.check_ready()
-        inputs = prompt_inputs(self.processor, [conversation], self.model.device)
-        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        failure: list[BaseException] = []
-
-        def generate() -> None:
-            try:
-                self.model.generate(**inputs, streamer=streamer, **decoding.generate_kwargs())
-            except Exception as error:  # reported below, in the page; the streamer must end either way
-                failure.append(error)
-                streamer.end()
-
-        worker = Thread(target=generate, daemon=True)
-        worker.start()
         answer = ""
-        for piece in streamer:
-            answer += piece
-            yield answer.strip()
-        worker.join()
-        if failure:
-            raise DemoError(f"Generation failed: {one_line(failure[0])}")
+        try:
+            for piece in self.engine.stream(conversation, decoding):
+                answer += piece
+                yield answer.strip()
+        except (ValueError, OSError, RuntimeError) as error:
+            raise DemoError(f"Generation failed: {one_line(error)}") from None
 
     def answer_rows(self, rows: list[dict], decoding: Decoding, batch_size: int = 16) -> list[str]:
-        """Batched answers to preset rows (the batch tab)."""
+        """Batched answers to preset rows (the batch tab), with a progress bar."""
         self.check_ready()
-        kwargs = decoding.generate_kwargs()
-        return list(generate_answers(self.model, self.processor, rows, batch_size=batch_size,
-                                     max_new_tokens=kwargs.pop("max_new_tokens"), progress=True, **kwargs))
+        answers = []
+        with tqdm(total=len(rows), desc="Answering", unit="molecule") as progress:
+            for batch in batches(rows, batch_size):
+                answers += self.engine.generate([row_conversation(row) for row in batch], decoding)
+                progress.update(len(batch))
+        return answers
 
 
 def read_batch_molecules(path: str | None, text: str | None) -> list[str]:
@@ -355,12 +337,12 @@ def write_batch_csv(results: list[dict], task: Task) -> Path:
     return path
 
 
-def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto"):
-    """The Gradio app (a `gr.Blocks`) around `model`; its events are also an API (`api_name`s: draw, preset, chat,
-    batch) that `gradio_client` drives."""
+def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto", server: str | None = None):
+    """The Gradio app (a `gr.Blocks`) around `model` (answering through the vLLM server at `server` when given); its
+    events are also an API (`api_name`s: draw, preset, chat, batch) that `gradio_client` drives."""
     import gradio as gr
 
-    assistant = Assistant(model, dtype=dtype)
+    assistant = Assistant(model, dtype=dtype, server=server)
     reader = MoleculeReader(max_atoms, getattr(assistant.processor, "image_processor", None))
 
     def page_error(error: DemoError) -> gr.Error:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from .loading import check_instructmol_folder, is_adapter_dir, load_model, load_processor, local_model_dir
+from .loading import load_model, load_processor, merged_instructmol_dir
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +26,7 @@ def export_language_model(model: str, output_dir: str | Path, dtype: str | torch
             `output_dir` is the model folder, inside it, or a folder that already holds files.
         FileNotFoundError: `model` cannot be found.
     """
-    model_dir = local_model_dir(model)
-    if is_adapter_dir(model_dir):
-        raise ValueError(f"{model} is a stage-2 adapter folder: merge it first (`instructmol merge --adapter {model} "
-                         "--output DIR`), then export the merged folder")
-    check_instructmol_folder(model_dir)
+    model_dir = merged_instructmol_dir(model)
     output_dir = Path(output_dir)
     if output_dir.resolve().is_relative_to(model_dir.resolve()):
         raise ValueError(f"the output folder {output_dir} is inside the model folder {model_dir}: choose another")

@@ -152,6 +152,49 @@ def load_with_adapter(adapter_dir: str | Path, base: str | None = None,
     return PeftModel.from_pretrained(base_model, str(adapter_dir)).eval()
 
 
+def merged_instructmol_dir(name_or_path: str) -> Path:
+    """The local folder of a whole InstructMol model (folder or Hub repo).
+
+    Raises:
+        ValueError: a stage-2 adapter folder (naming `instructmol merge`), or not an InstructMol model.
+        FileNotFoundError: the model cannot be found.
+    """
+    model_dir = local_model_dir(name_or_path)
+    if is_adapter_dir(model_dir):
+        raise ValueError(f"{name_or_path} is a stage-2 adapter folder: merge it first (`instructmol merge --adapter "
+                         f"{name_or_path} --output DIR`), then use the merged folder")
+    return check_instructmol_folder(model_dir)
+
+
+def load_prompt_encoder(name_or_path: str, dtype: "str | torch.dtype" = "auto",
+                        device: "str | torch.device | None" = None):
+    """The part of an InstructMol model that turns processed prompts into the embeddings its language model reads
+    (graph encoder, projector, token embeddings; `prompt_embeddings`), loaded without the language model's layers:
+    the model built with a text config of no layers, whose layer weights are left unread in the checkpoint.
+
+    Raises:
+        ValueError: an adapter folder, not an InstructMol model, or a checkpoint missing a weight of those parts.
+    """
+    import torch
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    model_dir = merged_instructmol_dir(name_or_path)
+    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=True)
+    config.text_config.num_hidden_layers = 0
+    model_class = get_class_from_dynamic_module(config.auto_map["AutoModel"], model_dir)
+    # The checkpoint's layer weights are expected to go unused: transformers is told so instead of reporting each.
+    encoder_class = type("InstructMolPromptEncoder", (model_class,),
+                         {"_keys_to_ignore_on_load_unexpected": [r"language_model\.layers\."]})
+    model, loading_info = encoder_class.from_pretrained(model_dir, config=config, dtype=dtype,
+                                                        output_loading_info=True)
+    if loading_info["missing_keys"]:
+        raise ValueError(f"{model_dir}'s weights lack {', '.join(sorted(loading_info['missing_keys'])[:5])}: it is not "
+                         "a complete InstructMol checkpoint")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval()
+
+
 def processor_folder(name_or_path: str) -> Path:
     """Where a model's processor (or a plain LM's tokenizer) is: the model folder, or for an adapter folder the
     adapter folder when the run saved one there, else the base model's folder."""

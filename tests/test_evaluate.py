@@ -21,7 +21,7 @@ from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from instructmol.cli import main
 from instructmol.data import ROW_FEATURES, conversation_row, parquet_path, smiles_to_selfies
-from instructmol.evaluation import harness
+from instructmol.engines import TransformersEngine
 from instructmol.loading import load_model_and_processor
 from processing_instructmol import flatten_content
 from launch import run_in_own_session
@@ -237,13 +237,19 @@ def error_line(stderr: str) -> str:
 
 def test_an_interrupted_run_resumes_with_the_missing_rows_only(tiny_model_dir, data_dir, tmp_path, monkeypatch):
     generated_ids = []
-    original = harness.generate_answers
+    original = TransformersEngine.generate
 
-    def counting_generate_answers(model, processor, rows, **kwargs):
-        generated_ids.extend(row["id"] for row in rows)
-        return original(model, processor, rows, **kwargs)
+    def counting_generate(engine, conversations, decoding):
+        generated_ids.extend(smiles_of(conversation) for conversation in conversations)
+        return original(engine, conversations, decoding)
 
-    monkeypatch.setattr(harness, "generate_answers", counting_generate_answers)
+    smiles_ids = {row["images"][0]: row["id"] for row in CONFIGS["bace"]["test"]}
+
+    def smiles_of(conversation: list[dict]) -> str:
+        return smiles_ids[next(block[block["type"]] for block in conversation[0]["content"]
+                                if block["type"] in ("image", "molecule"))]
+
+    monkeypatch.setattr(TransformersEngine, "generate", counting_generate)
     common = ["--model", tiny_model_dir, "--dataset", data_dir, "--config", "bace", "--output", tmp_path, "--batch-size", 2]
     assert evaluate_in_process(*common, "--limit", 3) == 0
     assert generated_ids == ["b0", "b1", "b2"]

@@ -9,6 +9,7 @@ end of input) ends the session.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,7 +19,10 @@ from ..errors import one_line
 from ..loading import check_instructmol_folder, local_model_dir
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, ProcessorMixin
+    from transformers import ProcessorMixin
+
+    from ..engines import TransformersEngine
+    from ..serving import InstructMolClient
 
 HELP = "chat about a molecule in the terminal (/mol SMILES switches molecule, /reset, /quit)"
 COMMANDS_HELP = "commands: /mol SMILES (switch molecule), /mol (no molecule), /reset, /quit"
@@ -29,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smiles", help="the molecule to talk about (SMILES); without it, a plain text chat")
     parser.add_argument("--max-new-tokens", type=positive_int, default=256, help="longest answer, in tokens")
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 answers greedily")
+    parser.add_argument("--server", metavar="URL", help="answer through the vLLM server of `instructmol serve --model` "
+                        "on this model instead of loading its language model here")
 
 
 @dataclass
@@ -36,9 +42,10 @@ class ChatSession:
     """A conversation with one model about at most one molecule.
 
     The molecule travels as a molecule block in the first user turn, where InstructMol was trained to see it.
+    `engine` answers: the model in this process, or a vLLM server's client.
     """
 
-    model: PreTrainedModel
+    engine: TransformersEngine | InstructMolClient
     processor: ProcessorMixin
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -66,9 +73,6 @@ class ChatSession:
             ValueError: the question holds the molecule placeholder, or something else the processor refuses; the
                 conversation is unchanged.
         """
-        import torch
-        from transformers import TextStreamer
-
         if self.processor.molecule_token in question:
             raise ValueError(f"the question holds {self.processor.molecule_token}, which stands for a molecule's atoms "
                              "in the model's input; give the molecule with /mol SMILES instead")
@@ -76,27 +80,19 @@ class ChatSession:
         if not self.messages and self.smiles is not None:
             content.insert(0, {"type": "molecule", "molecule": self.smiles})
         conversation = [*self.messages, {"role": "user", "content": content}]
-        inputs = self.processor.apply_chat_template(
-            conversation, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        ).to(self.model.device)
-        streamer = TextStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        with torch.inference_mode():
-            generated = self.model.generate(**inputs, **self._generation_kwargs(), streamer=streamer)
-        answer = self.processor.post_process_generation(generated.cpu(), inputs["input_ids"].shape[1])[0].strip()
+        answer = ""
+        for piece in self.engine.stream(conversation, self.decoding()):
+            print(piece, end="", flush=True)
+            answer += piece
+        print(flush=True)
+        answer = answer.strip()
         self.messages = [*conversation, {"role": "assistant", "content": answer}]
         return answer
 
-    def _generation_kwargs(self) -> dict:
-        kwargs = {
-            "max_new_tokens": self.max_new_tokens,
-            # A `<mol>` in the answer would have no graph behind it at the next step.
-            "suppress_tokens": [self.processor.mol_token_id],
-        }
-        if self.temperature > 0:
-            kwargs.update(do_sample=True, temperature=self.temperature)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        return kwargs
+    def decoding(self):
+        from ..engines import Decoding
+
+        return Decoding(self.max_new_tokens, sample=self.temperature > 0, temperature=self.temperature)
 
 
 def switch_molecule(session: ChatSession, smiles: str | None) -> str:
@@ -112,24 +108,27 @@ def switch_molecule(session: ChatSession, smiles: str | None) -> str:
 
 
 def load_session(args: argparse.Namespace) -> ChatSession:
-    """The model and processor of `args.model` (a folder or Hub id), loaded with their own code."""
-    from transformers import AutoModel, AutoProcessor
+    """The model of `args.model` (a folder or Hub id, loaded with its own code), or the client of the server of
+    `args.server` running it."""
+    from ..engines import TransformersEngine
+    from ..loading import load_model_and_processor
 
     folder = check_instructmol_folder(local_model_dir(args.model))
     try:
-        model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-        processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+        if args.server:
+            from ..serving import InstructMolClient
+
+            engine = InstructMolClient(args.server, str(folder))
+        else:
+            engine = TransformersEngine(*load_model_and_processor(str(folder)))
     except OSError as error:
         raise ValueError(f"cannot load an InstructMol model from {args.model!r}: {one_line(error)}") from error
-    return ChatSession(model, processor, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    return ChatSession(engine, engine.processor, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.max_new_tokens < 1 or args.temperature < 0:
-        raise ValueError(
-            f"--max-new-tokens must be at least 1 and --temperature at least 0, got {args.max_new_tokens} and "
-            f"{args.temperature}"
-        )
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):  # nan fails both: refused, not greedy
+        raise ValueError(f"--temperature must be a finite number, at least 0, got {args.temperature}")
     session = load_session(args)
     # Bytes that are not UTF-8 (a pasted binary, another encoding) become U+FFFD instead of ending the session.
     sys.stdin.reconfigure(errors="replace")

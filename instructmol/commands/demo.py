@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-atoms", type=positive_int, default=DEFAULT_MAX_ATOMS,
                         help="the most heavy atoms a molecule may have")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--server", metavar="URL", help="answer through the vLLM server of `instructmol serve --model` "
+                        "on this model instead of loading its language model here")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -30,5 +32,5 @@ def run(args: argparse.Namespace) -> None:
                       "\"instructmol-hf[demo]\"") from None
     from ..demo import build_app
 
-    build_app(args.model, max_atoms=args.max_atoms, dtype=args.dtype).launch(server_name=args.host,
-                                                                               server_port=args.port)
+    app = build_app(args.model, max_atoms=args.max_atoms, dtype=args.dtype, server=args.server)
+    app.launch(server_name=args.host, server_port=args.port)

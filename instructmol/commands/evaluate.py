@@ -65,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-train-overlap", action="store_true",
                         help="leave out test rows whose molecule (by InChIKey) is in the config's train split, and "
                         "say how many (the released QM9 evaluation left out such rows from an unpublished list)")
+    parser.add_argument("--server", metavar="URL", help="generate through the vLLM server of `instructmol serve "
+                        "--model` on this model (e.g. http://127.0.0.1:8000); molecules are read here")
+    parser.add_argument("--concurrency", type=positive_int, default=defaults["concurrency"],
+                        help="--server: requests in flight at once (default: 8)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -88,7 +92,8 @@ def shared_settings(args: argparse.Namespace, **chosen) -> EvaluationSettings:
     return EvaluationSettings(
         split=args.split, output=args.output, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, seed=args.seed, limit=args.limit, caption_tokenizer=args.caption_tokenizer,
-        update_card=args.update_card, dtype=args.dtype, exclude_train_overlap=args.exclude_train_overlap, **chosen,
+        update_card=args.update_card, dtype=args.dtype, exclude_train_overlap=args.exclude_train_overlap,
+        server=args.server, concurrency=args.concurrency, **chosen,
     )
 
 

@@ -63,13 +63,9 @@ def training_rendering(processor, row: dict) -> TrainingRendering:
     return TrainingRendering(positive_prompt, positive, negative)
 
 
-@torch.no_grad()
-def yes_probabilities(model, processor, rows: list[dict]) -> list[float]:
-    """P("Yes") / (P("Yes") + P("No")) at the answer's first token, for one batch of rows (one forward pass).
-
-    Prompts are left-padded; position ids follow the attention mask, as in `generate`, so that a padded row
-    reads the same positions as when it is alone.
-    """
+def yes_no_inputs(processor, rows: list[dict]) -> tuple[dict, torch.LongTensor]:
+    """The processed prompts of Yes/No rows as training rendered them, left-padded, and each row's candidate answer
+    tokens: (inputs of `input_ids` `[batch, prompt length]` and the graph tensors, `[batch, 2]` ids of "Yes", "No")."""
     renderings = [training_rendering(processor, row) for row in rows]
     inputs = processor(
         text=[rendering.prompt for rendering in renderings],
@@ -78,11 +74,21 @@ def yes_probabilities(model, processor, rows: list[dict]) -> list[float]:
         padding_side="left",
         add_special_tokens=False,
         return_tensors="pt",
-    ).to(model.device)
+    )
+    candidate_ids = torch.tensor([[rendering.positive_token_id, rendering.negative_token_id] for rendering in renderings])
+    return inputs, candidate_ids
+
+
+@torch.no_grad()
+def yes_probabilities(model, processor, rows: list[dict]) -> list[float]:
+    """P("Yes") / (P("Yes") + P("No")) at the answer's first token, for one batch of rows (one forward pass).
+
+    Prompts are left-padded; position ids follow the attention mask, as in `generate`, so that a padded row
+    reads the same positions as when it is alone.
+    """
+    inputs, candidate_ids = yes_no_inputs(processor, rows)
+    inputs = inputs.to(model.device)
     position_ids = (inputs["attention_mask"].cumsum(dim=-1) - 1).clamp(min=0)
     logits = model(**inputs, position_ids=position_ids, logits_to_keep=1).logits[:, -1, :].float()
-    candidate_ids = torch.tensor(
-        [[rendering.positive_token_id, rendering.negative_token_id] for rendering in renderings], device=logits.device
-    )
-    two_way = torch.softmax(logits.gather(1, candidate_ids), dim=-1)
+    two_way = torch.softmax(logits.gather(1, candidate_ids.to(logits.device)), dim=-1)
     return two_way[:, 0].tolist()

@@ -13,15 +13,14 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
-from transformers import set_seed
 
 from ..metrics.molecule_captioning.scores import load_word_piece_tokenizer
+from ..engines import Decoding, TransformersEngine
 from ..errors import one_line
 from ..loading import load_model, load_processor, model_fingerprint, reads_molecules
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
-from .classification import yes_probabilities
-from .generation import batches, generate_answers
+from .generation import batches, row_conversation
 from .rows import check_rows, load_evaluation_split, train_split_inchikeys, train_split_means
 from ..data.leakage import row_inchikeys
 from .model_card import local_card_path, update_model_card
@@ -62,28 +61,47 @@ def default_max_new_tokens(rows: list[dict]) -> int:
     return max(TASKS[task].max_new_tokens for task in {row["task"] for row in rows})
 
 
-def generate_missing(model, processor, rows: list[dict], store: PredictionStore, settings: EvaluationSettings,
+def generate_missing(engine, rows: list[dict], store: PredictionStore, settings: EvaluationSettings,
                      max_new_tokens: int) -> None:
     """Generates answers (and P(Yes) for Yes/No tasks) for the rows without a record, a batch at a time, each
-    batch appended to the store as soon as it is done."""
+    batch appended to the store as soon as it is done. `engine`: a `TransformersEngine`, or an
+    `InstructMolClient` of a vLLM server (then a batch holds at least `--concurrency` rows, all in flight)."""
     missing = store.missing(rows)
-    logger.info("Generating answers for %d of %d rows (%d already in %s)",
-                len(missing), len(rows), len(rows) - len(missing), store.path)
+    logger.info("Generating answers for %d of %d rows (%d already in %s) with %s",
+                len(missing), len(rows), len(rows) - len(missing), store.path, engine.description)
+    batch_size = max(settings.batch_size, settings.concurrency) if settings.server else settings.batch_size
     progress = tqdm(total=len(missing), desc="Evaluating", unit="row")
-    for batch in batches(missing, settings.batch_size):
-        if settings.sample:
-            set_seed(batch_seed(settings.seed, batch))
-        answers = list(generate_answers(model, processor, batch, batch_size=len(batch), max_new_tokens=max_new_tokens,
-                                        progress=False, **settings.generate_kwargs()))
+    for batch in batches(missing, batch_size):
+        decoding = Decoding(max_new_tokens, settings.sample, settings.temperature,
+                            seed=batch_seed(settings.seed, batch) if settings.sample else None)
+        conversations = [row_conversation(row) for row in batch]
+        if settings.server:
+            answers = engine.generate(conversations, decoding, labels=[f"row {row['id']!r}" for row in batch])
+        else:
+            answers = engine.generate(conversations, decoding)
         needs_p_yes = [TASKS[row["task"]].metric == CLASSIFICATION for row in batch]
         asked = [row for row, needed in zip(batch, needs_p_yes) if needed]
-        probabilities = iter(yes_probabilities(model, processor, asked) if asked else [])
+        probabilities = iter(engine.yes_probabilities(asked) if asked else [])
         store.append([
             prediction_record(row, answer, next(probabilities) if needed else None)
             for row, answer, needed in zip(batch, answers, needs_p_yes)
         ])
         progress.update(len(batch))
     progress.close()
+
+
+def evaluation_engine(settings: EvaluationSettings, processor, device):
+    """What answers: the vLLM server of `--server` (the model's processor and prompt encoder run here), else the
+    model loaded in this process."""
+    if settings.server:
+        from ..serving import InstructMolClient
+
+        if not reads_molecules(settings.model):
+            raise ValueError(f"--server sends molecules as prompt embeddings, which {settings.model} (a plain "
+                             "language model) does not read: evaluate it without --server")
+        return InstructMolClient(settings.server, settings.model, max_concurrency=settings.concurrency,
+                                 processor=processor)
+    return TransformersEngine(load_model(settings.model, dtype=settings.dtype, device=device), processor)
 
 
 def without_train_molecules(rows: list[dict], settings: EvaluationSettings) -> tuple[list[dict], int]:
@@ -168,8 +186,8 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
         own_rows = rows[state.process_index :: state.num_processes]
         store = PredictionStore(settings.output, shard=shard)
         if store.missing(own_rows):
-            model = load_model(settings.model, dtype=settings.dtype, device=state.device)
-            generate_missing(model, processor, own_rows, store, settings, max_new_tokens)
+            engine = evaluation_engine(settings, processor, state.device)
+            generate_missing(engine, own_rows, store, settings, max_new_tokens)
         state.wait_for_everyone()
         if not state.is_main_process:
             return {}

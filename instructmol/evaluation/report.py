@@ -200,7 +200,7 @@ def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations:
     summary = {
         "model": settings.model, "dataset": settings.dataset, "config": settings.config, "split": settings.split,
         "command": settings.command_line(), "decoding": settings.decoding_record, "max_new_tokens": max_new_tokens,
-        "batch_size": settings.batch_size, "mode": settings.mode,
+        "engine": settings.engine, "batch_size": settings.batch_size, "mode": settings.mode,
         "rows": sum(len(evaluation.records) for evaluation in evaluations),
         "excluded_train_overlap": excluded_train_overlap, "evaluations": {},
     }
@@ -230,6 +230,7 @@ def write_report(settings: EvaluationSettings, max_new_tokens: int, evaluations:
         *([f"| left out: molecule in the train split (--exclude-train-overlap) | {excluded_train_overlap} |"]
           if excluded_train_overlap is not None else []),
         f"| decoding | {settings.decoding}, at most {max_new_tokens} new tokens, batches of {settings.batch_size} |",
+        f"| engine | {settings.engine} |",
         f"| molecule generation protocol | mode {settings.mode} |",
         f"| command | `{summary['command']}` |",
     ])

@@ -1,6 +1,7 @@
 """The settings of one evaluation run, and the command line that reproduces it."""
 
 import json
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ class EvaluationSettings:
     update_card: bool = False
     dtype: str = "auto"
     exclude_train_overlap: bool = False
+    server: str | None = None
+    concurrency: int = 8
 
     def __post_init__(self) -> None:
         if self.output is None:
@@ -41,8 +44,10 @@ class EvaluationSettings:
             raise ValueError(f"--batch-size and --max-new-tokens must be at least 1, got {self.batch_size} and {self.max_new_tokens}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be at least 1, got {self.limit}")
-        if self.sample and self.temperature <= 0:
-            raise ValueError(f"--temperature must be positive when sampling, got {self.temperature}")
+        if self.sample and not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"--temperature must be a positive finite number when sampling, got {self.temperature}")
+        if self.concurrency < 1:
+            raise ValueError(f"--concurrency must be at least 1, got {self.concurrency}")
         if self.mode not in MODES:
             raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
@@ -50,6 +55,11 @@ class EvaluationSettings:
     def decoding(self) -> str:
         """How answers are decoded, in words."""
         return f"sampling, temperature {self.temperature}, seed {self.seed}" if self.sample else "greedy"
+
+    @property
+    def engine(self) -> str:
+        """What generates the answers, in words."""
+        return f"vLLM server at {self.server}" if self.server else f"transformers, dtype {self.dtype}"
 
     @property
     def decoding_record(self) -> dict:
@@ -75,6 +85,8 @@ class EvaluationSettings:
             arguments += ["--limit", str(self.limit)]
         if self.exclude_train_overlap:
             arguments.append("--exclude-train-overlap")
+        if self.server:
+            arguments += ["--server", self.server, "--concurrency", str(self.concurrency)]
         if self.update_card:
             arguments.append("--update-card")
         return shlex.join(arguments)
@@ -83,7 +95,9 @@ class EvaluationSettings:
         """What the generated answers depend on: a resumed run must agree on all of it."""
         return {"model": self.model, "model_fingerprint": model_fingerprint, "dataset": self.dataset,
                 "config": self.config, "split": self.split, "max_new_tokens": max_new_tokens,
-                "decoding": self.decoding, "dtype": self.dtype}
+                "decoding": self.decoding, "dtype": self.dtype,
+                # Only a served run records its engine, so that runs recorded before there was a choice still resume.
+                **({"engine": "vllm"} if self.server else {})}
 
     def check_or_record_run(self, max_new_tokens: int, model_fingerprint: str) -> None:
         """Records the prediction settings in `<output>/run.json`, or checks that a previous run used the same.
