@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModel, AutoProcessor
+from transformers import AutoModel
 
 from instructmol.build import build_instructmol, save_instructmol
 from instructmol.export import export_language_model
-from instructmol.serving import VLLM_PYTHON_VARIABLE, complete
+from instructmol.demo import Assistant
+from instructmol.engines import Decoding
+from instructmol.evaluation.generation import prompt_inputs
+from instructmol.serving import VLLM_PYTHON_VARIABLE, InstructMolClient
+from evaluation_data import write_dataset, write_vocabulary
 from tests_paths import REPO_ROOT
 from tiny_models import build_tiny_llm, build_tiny_tokenizer
 
@@ -45,28 +49,48 @@ def vllm_servers_on(port: int) -> list[str]:
     return found
 
 
+def boost_molecule_token(model, batch) -> None:
+    """Makes `<mol>` the model's first choice after every prompt, by about 20 logits (within the 100 of vLLM's
+    largest logit bias): only the suppression of `<mol>` keeps it out of an answer, so it is tested."""
+    with torch.no_grad():
+        hidden = model(**batch, output_hidden_states=True).hidden_states[-1][:, -1]
+        direction = torch.nn.functional.normalize(hidden.mean(dim=0), dim=0)
+        head = model.get_output_embeddings().weight
+        head[model.config.mol_token_id] = direction * 20 / (hidden @ direction).min()
+        logits = model(**batch).logits[:, -1]
+    assert (logits.argmax(dim=-1) == model.config.mol_token_id).all()
+    assert (logits.max(dim=-1).values - logits.topk(2, dim=-1).values[:, 1] < 100).all()
+
+
+def greedy_ids(model, batch, max_new_tokens: int) -> list[list[int]]:
+    with torch.no_grad():
+        generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    return generated[:, batch["input_ids"].shape[1]:].tolist()
+
+
+def molecule_question(smiles: str, question: str = "what is this molecule?") -> list[dict]:
+    return [{"role": "user", "content": [{"type": "molecule", "molecule": smiles}, {"type": "text", "text": question}]}]
+
+
 @pytest.fixture(scope="module")
 def served_model(tmp_path_factory) -> dict:
     """A tiny InstructMol whose Llama has one attention head of 64 (vLLM's CPU attention has no kernel for the other
-    tests' heads of 8), four prompts' embeddings, and transformers' greedy answers to them."""
+    tests' heads of 8) and prefers `<mol>`, four prompts' embeddings, and transformers' greedy answers to them."""
     folder = tmp_path_factory.mktemp("vllm")
     tokenizer = build_tiny_tokenizer()
     language_model = build_tiny_llm(len(tokenizer), hidden_size=64, intermediate_size=128, num_attention_heads=1,
                                     num_key_value_heads=1)
-    model_dir = save_instructmol(*build_instructmol(language_model, tokenizer), folder / "model")
+    model, processor = build_instructmol(language_model, tokenizer)
+    conversations = [molecule_question(smiles) for smiles in MOLECULES]
+    batch = prompt_inputs(processor, conversations, "cpu")
+    boost_molecule_token(model.eval(), batch)
+    model_dir = save_instructmol(model, processor, folder / "model")
     model = AutoModel.from_pretrained(model_dir, trust_remote_code=True).eval()
-    processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
-    conversations = [[{"role": "user", "content": [{"type": "molecule", "molecule": smiles},
-                                                   {"type": "text", "text": "what is this molecule?"}]}]
-                     for smiles in MOLECULES]
-    batch = processor.apply_chat_template(conversations, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                          return_tensors="pt", processor_kwargs={"padding": True, "padding_side": "left"})
-    with torch.no_grad():
-        generated = model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
-    answer_ids = generated[:, batch["input_ids"].shape[1]:].tolist()
+    answer_ids = greedy_ids(model, batch, MAX_NEW_TOKENS)
     assert all(len(ids) == MAX_NEW_TOKENS for ids in answer_ids)  # no answer ends early: every token is compared
-    return {"folder": folder, "model_dir": model_dir, "embeddings": model.prompt_embeddings(**batch),
-            "answer_ids": answer_ids, "answers": processor.batch_decode(answer_ids),
+    return {"folder": folder, "model_dir": model_dir, "model": model, "conversations": conversations,
+            "embeddings": model.prompt_embeddings(**batch), "answer_ids": answer_ids,
+            "answers": [answer.strip() for answer in processor.batch_decode(answer_ids, skip_special_tokens=True)],
             "mol_token_id": model.config.mol_token_id}
 
 
@@ -82,28 +106,104 @@ def test_vllms_engine_on_the_prompt_embeddings_answers_as_the_model_does(served_
     assert json.loads((folder / "vllm.json").read_text()) == served_model["answer_ids"]
 
 
-@needs_vllm
-def test_instructmol_serve_answers_as_the_model_does_and_leaves_no_process(served_model, tmp_path):
+@pytest.fixture(scope="module")
+def server(served_model, tmp_path_factory) -> dict:
+    """`instructmol serve` on the tiny model, as a user starts it; stopped by the last test of this file (or here)."""
     port = free_port()
-    url, name = f"http://127.0.0.1:{port}", str(served_model["model_dir"])
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "INSTRUCTMOL_CACHE": str(tmp_path / "cache")}
-    server = subprocess.Popen([sys.executable, "-m", "instructmol.cli", "serve", "--model", name, "--port", str(port),
-                               "--max-model-len", "512", "--", "--dtype", "float32", "--enforce-eager"],
-                              stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    cache = tmp_path_factory.mktemp("cache")
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "INSTRUCTMOL_CACHE": str(cache)}
+    name = str(served_model["model_dir"])
+    process = subprocess.Popen([sys.executable, "-m", "instructmol.cli", "serve", "--model", name, "--port", str(port),
+                                "--max-model-len", "512", "--", "--dtype", "float32", "--enforce-eager"],
+                               stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        assert f"Serving {name} at {url}/v1" in server.stdout.readline()
-        embeddings, mol_token_id = served_model["embeddings"], served_model["mol_token_id"]
-        assert complete(url, name, embeddings, mol_token_id, MAX_NEW_TOKENS) == served_model["answers"]
-        sampled = [complete(url, name, embeddings[:2], mol_token_id, MAX_NEW_TOKENS, temperature=1.0, seed=7)
-                   for _ in range(2)]
-        assert sampled[0] == sampled[1]
-        assert list((tmp_path / "cache").iterdir())  # the export is cached, keyed by the model's files
+        assert f"Serving {name} at {url}/v1" in process.stdout.readline()
+        yield {"url": url, "port": port, "process": process, "cache": cache, "env": env}
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=120)
-    assert server.returncode == 0 and vllm_servers_on(port) == []  # the command stopped its vLLM server too
-    with pytest.raises(ConnectionError, match=rf"the vLLM server at {url} cannot be reached \(prompt 0\)"):
-        complete(url, name, embeddings[:1], mol_token_id, MAX_NEW_TOKENS)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def client(server, served_model) -> InstructMolClient:
+    """A client of the server, three requests in flight at most."""
+    return InstructMolClient(server["url"], str(served_model["model_dir"]), max_concurrency=3)
+
+
+@needs_vllm
+def test_the_client_answers_greedily_as_the_model_does_and_never_with_mol(client, served_model, server):
+    assert list(server["cache"].iterdir())  # the export is cached, keyed by the model's files
+    assert len(client.encoder.model.language_model.layers) == 0  # the LLM's layers stay in the server
+    greedy = Decoding(MAX_NEW_TOKENS)
+    assert client.generate(served_model["conversations"], greedy) == served_model["answers"]
+    streamed = ["".join(client.stream(conversation, greedy)).strip() for conversation in served_model["conversations"][:2]]
+    assert streamed == served_model["answers"][:2]
+
+
+@needs_vllm
+def test_sampled_answers_through_the_server_repeat_with_a_seed(client, served_model):
+    sampled = Decoding(MAX_NEW_TOKENS, sample=True, temperature=1.0, seed=7)
+    first, second = (client.generate(served_model["conversations"], sampled) for _ in range(2))
+    assert first == second and first != served_model["answers"]
+
+
+@needs_vllm
+def test_evaluate_through_the_server_gives_the_predictions_of_transformers(client, served_model, server, tmp_path,
+                                                                          wordnet_available):
+    data = write_dataset(tmp_path / "data")
+    common = ["evaluate", "--model", str(served_model["model_dir"]), "--dataset", str(data), "--config", "mixture",
+              "--caption-tokenizer", str(write_vocabulary(tmp_path / "vocab.txt")), "--max-new-tokens", "6"]
+    local = subprocess.run([sys.executable, "-m", "instructmol.cli", *common, "--output", str(tmp_path / "local")],
+                           capture_output=True, text=True, env=server["env"])
+    served = subprocess.run([sys.executable, "-m", "instructmol.cli", *common, "--output", str(tmp_path / "served"),
+                             "--server", server["url"], "--concurrency", "4"], capture_output=True, text=True,
+                            env=server["env"])
+    assert local.returncode == 0 and served.returncode == 0, local.stderr[-2000:] + served.stderr[-2000:]
+    local_records, served_records = (
+        [json.loads(line) for line in (tmp_path / run / "predictions.jsonl").read_text().splitlines()]
+        for run in ("local", "served"))
+    assert {record["task"] for record in served_records} == {"description", "homo", "lumo", "gap", "bace", "forward"}
+    assert [r["prediction"] for r in served_records] == [r["prediction"] for r in local_records]
+    p_yes = [(served.get("p_yes"), local["p_yes"]) for served, local in zip(served_records, local_records)
+             if "p_yes" in local]
+    assert len(p_yes) == 8 and [s for s, _ in p_yes] == pytest.approx([l for _, l in p_yes], abs=1e-4)
+    metrics = json.loads((tmp_path / "served" / "metrics.json").read_text())
+    assert metrics["engine"] == f"vLLM server at {server['url']}" and "--server" in metrics["command"]
+    assert f"| engine | vLLM server at {server['url']} |" in (tmp_path / "served" / "report.md").read_text()
+
+
+@needs_vllm
+def test_chat_and_the_demo_stream_from_the_server(served_model, server):
+    model_dir = str(served_model["model_dir"])
+    expected = served_model["answers"][0]
+    chat = subprocess.run([sys.executable, "-m", "instructmol.cli", "chat", "--model", model_dir, "--server",
+                           server["url"], "--smiles", MOLECULES[0], "--max-new-tokens", str(MAX_NEW_TOKENS)],
+                          input="what is this molecule?\n/quit\n", capture_output=True, text=True, env=server["env"],
+                          timeout=300)
+    assert chat.returncode == 0 and expected in chat.stdout, chat.stderr[-2000:]
+
+    assistant = Assistant(model_dir, server=server["url"])
+    assert assistant.status == f"Model: `{model_dir}` (vLLM server at {server['url']})."
+    partial = list(assistant.stream(served_model["conversations"][0], Decoding(MAX_NEW_TOKENS)))
+    assert len(partial) > 1 and partial[-1] == expected  # the answer grows piece by piece
+
+
+@needs_vllm
+def test_a_client_of_another_model_is_refused(server, tiny_model_dir):
+    with pytest.raises(ValueError, match=rf"the vLLM server at {server['url']} serves '.*', not {tiny_model_dir}"):
+        InstructMolClient(server["url"], str(tiny_model_dir))
+
+
+@needs_vllm
+def test_stopping_serve_leaves_no_process_and_the_client_then_names_the_url(server, client, served_model):
+    """The last test of this file: it stops the server."""
+    server["process"].send_signal(signal.SIGTERM)
+    server["process"].wait(timeout=120)
+    assert server["process"].returncode == 0 and vllm_servers_on(server["port"]) == []
+    with pytest.raises(ConnectionError, match=rf"the vLLM server at {server['url']} cannot be reached \(prompt 0\)"):
+        client.generate(served_model["conversations"][:1], Decoding(MAX_NEW_TOKENS))
 
 
 def test_serve_without_a_vllm_environment_says_how_to_make_one(tmp_path, monkeypatch, capsys):
