@@ -9,6 +9,7 @@ loaded here), with `<mol>` kept out of the answers by a logit bias (vLLM does no
 """
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -16,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -103,7 +105,10 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | N
         TimeoutError: it did not answer `/health` within `startup_timeout` seconds.
     """
     python = vllm_python(python)
-    llm_dir = exported_language_model(model)
+    # Standard output holds only the line saying where the server is, for scripts to read; what the export imports
+    # may print there (DeepSpeed, imported by accelerate where it is installed, announces its accelerator).
+    with contextlib.redirect_stdout(sys.stderr):
+        llm_dir = exported_language_model(model)
     command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
                "--served-model-name", model, "--enable-prompt-embeds", "--host", host, "--port", str(port),
                "--tensor-parallel-size", str(tensor_parallel_size), "--generation-config", "vllm",

@@ -17,6 +17,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # compiles at first use go to the checkout's ignored build folder, compiled once and reused by later runs.
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO_ROOT / "build" / "torch_extensions"))
+# The vLLM environment tests/setup.sh makes in the checkout, unless INSTRUCTMOL_VLLM_PYTHON names another.
+if (REPO_ROOT / ".venv-vllm" / "bin" / "python").is_file():
+    os.environ.setdefault("INSTRUCTMOL_VLLM_PYTHON", str(REPO_ROOT / ".venv-vllm" / "bin" / "python"))
 
 from hub_client import FAKE_TOKEN, HubClient  # noqa: E402
 from hub_server import LoopbackHub  # noqa: E402

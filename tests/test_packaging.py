@@ -143,3 +143,11 @@ def test_wheel_installs_the_remote_code_modules_and_package_but_never_datasets(p
                            for path in recipes)
     assert "instructmol/data/quickstart_dataset.py" in names
     assert not any(name.startswith(("datasets/", "tests/", "recipes/", "benchmarks/")) for name in names)
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """The README's second command sets up and runs the suite on a fresh machine; `.ci/run` runs that same line."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    [command] = re.findall(r"## Tests\n\n```bash\n(.*?)\n```", readme)
+    assert (REPO_ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1] == command
+    assert command.startswith("bash tests/setup.sh && ")  # its own set-up, not the first command's `[quickstart]`

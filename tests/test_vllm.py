@@ -3,6 +3,7 @@ the model's prompt embeddings and answer as transformers' `generate` does."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -191,6 +192,18 @@ def test_chat_and_the_demo_stream_from_the_server(served_model, server):
 
 
 @needs_vllm
+def test_the_readmes_client_example_runs_as_written(served_model, server, capsys):
+    """The README's Python client, against this server and model instead of the quickstart's."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    [example] = re.findall(r"```python\n(from instructmol.engines import Decoding\nfrom instructmol.serving .*?)```",
+                           readme, re.S)
+    example = example.replace("http://127.0.0.1:8000", server["url"])
+    exec(example.replace('"instructmol-quickstart/merged"', repr(str(served_model["model_dir"]))), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("['") and len(printed.splitlines()) >= 2  # the list of answers, then the streamed one
+
+
+@needs_vllm
 def test_a_client_of_another_model_is_refused(server, tiny_model_dir):
     with pytest.raises(ValueError, match=rf"the vLLM server at {server['url']} serves '.*', not {tiny_model_dir}"):
         InstructMolClient(server["url"], str(tiny_model_dir))
@@ -237,16 +250,19 @@ sys.exit(3)  # a server that dies after it answered
 """
 
 
-def test_a_server_that_stops_by_itself_is_an_error_naming_its_url(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    """`serve`'s own lifecycle, without vLLM: an interpreter standing in for vLLM's answers /health, then exits."""
-    from instructmol.cli import main
-
+def test_a_server_that_stops_by_itself_is_an_error_naming_its_url(tiny_model_dir, tmp_path):
+    """`serve`'s own lifecycle, without vLLM: an interpreter standing in for vLLM's answers /health, then exits.
+    Standard output holds the serving line alone (DeepSpeed, left to find its accelerator as a user's is, prints
+    there when the export imports it)."""
     fake = tmp_path / "fake-vllm-python"
     fake.write_text(FAKE_VLLM.format(python=sys.executable))
     fake.chmod(0o755)
-    monkeypatch.setenv("INSTRUCTMOL_CACHE", str(tmp_path / "cache"))
+    env = {name: value for name, value in os.environ.items() if name != "DS_ACCELERATOR"}
     port = free_port()
-    assert main(["serve", "--model", str(tiny_model_dir), "--port", str(port), "--vllm-python", str(fake)]) == 2
-    captured = capsys.readouterr()
-    assert f"Serving {tiny_model_dir} at http://127.0.0.1:{port}/v1" in captured.out
-    assert f"the vLLM server at http://127.0.0.1:{port} stopped by itself with code 3" in captured.err
+    result = subprocess.run([sys.executable, "-m", "instructmol.cli", "serve", "--model", str(tiny_model_dir),
+                             "--port", str(port), "--vllm-python", str(fake)], capture_output=True, text=True,
+                            env={**env, "INSTRUCTMOL_CACHE": str(tmp_path / "cache")}, timeout=300)
+    assert result.returncode == 2
+    assert result.stdout == (f"Serving {tiny_model_dir} at http://127.0.0.1:{port}/v1 (model name "
+                             f"'{tiny_model_dir}'); Ctrl-C stops it.\n")
+    assert f"the vLLM server at http://127.0.0.1:{port} stopped by itself with code 3" in result.stderr
