@@ -85,9 +85,33 @@ class InstructMolConfig(PreTrainedConfig):
             )
         if self.projector_type not in PROJECTOR_TYPES:
             raise ValueError(f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}")
+        self._check_sizes()
         # The LM head is tied to the input embeddings exactly when the language model ties them.
         if not self.tie_word_embeddings and self.text_config.tie_word_embeddings:
             self.tie_word_embeddings = True
+
+
+    def _check_sizes(self) -> None:
+        """Refuses sizes no model can be built or answer with (as transformers' own configs check theirs), naming
+        the field: a damaged config.json fails here, not as an IndexError inside the model or at every answer."""
+        for name in ("graph_num_layers", "graph_hidden_size"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be a whole number of at least 1, got {getattr(self, name)!r}")
+        if not 0 <= self.graph_dropout < 1:
+            raise ValueError(f"graph_dropout must be at least 0 and below 1, got {self.graph_dropout!r}")
+        for name in ("atom_feature_dims", "bond_feature_dims"):
+            if not all(isinstance(size, int) and size >= 1 for size in getattr(self, name)):
+                raise ValueError(f"every entry of {name} (an embedding table's rows) must be at least 1, got "
+                                 f"{getattr(self, name)}")
+        layers = getattr(self.text_config, "num_hidden_layers", None)
+        if layers is not None and layers < 1:
+            raise ValueError(f"text_config.num_hidden_layers must be at least 1, got {layers}")
+        if self.mol_token_id is None:
+            return
+        vocab_size = getattr(self.text_config, "vocab_size", None)
+        if self.mol_token_id < 0 or (vocab_size is not None and self.mol_token_id >= vocab_size):
+            raise ValueError(f"mol_token_id must be a token of the language model (0 to {vocab_size - 1 if vocab_size else '...'}), "
+                             f"got {self.mol_token_id}")
 
 
 __all__ = ["GRAPH_INPUT_NAMES", "InstructMolConfig", "OGB_ATOM_FEATURE_DIMS", "OGB_BOND_FEATURE_DIMS"]

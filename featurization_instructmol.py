@@ -32,9 +32,10 @@ ATOMS_PER_MOLECULE = "atoms_per_molecule"
 # bounded first (a SMILES needs at most a few characters per atom), so that no huge string reaches RDKit.
 MAX_ATOMS_PER_MOLECULE = 4096
 MAX_SMILES_LENGTH = 16 * MAX_ATOMS_PER_MOLECULE
-# The characters of SMILES (OpenSMILES): RDKit reads a name after a space and stops at some other characters,
-# so a string with anything else would be read in part; it is refused instead.
-SMILES_CHARACTERS = re.compile(r"[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]+")
+# The characters of SMILES (OpenSMILES), and RDKit's dative bonds `->` and `<-` (their bond type is OGB's `misc`, as
+# in `ogb.utils.smiles2graph`): RDKit reads a name after a space and stops at some other characters, so a string
+# with anything else would be read in part; it is refused instead.
+SMILES_CHARACTERS = re.compile(r"(?:[A-Za-z0-9@+\-\[\]()\\/%=#$:.*]|->|<-)+")
 
 
 class InvalidMoleculeError(ValueError):

@@ -294,13 +294,22 @@ class InstructMolPreTrainedModel(PreTrainedModel):
             super()._init_weights(module)
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        # transformers re-creates parameters with requires_grad=True while loading, which undoes the
-        # freezing done in __init__; apply the config's freezing flags again on the loaded model (which comes
-        # first in a tuple when the loading information is asked for).
-        loaded = super().from_pretrained(*args, **kwargs)
-        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_from_config()
-        return loaded
+    def from_pretrained(cls, *args, output_loading_info: bool = False, **kwargs):
+        # A graph encoder or projector weight missing from the checkpoint, or one it holds that the config has no
+        # place for (`graph_num_layers: 2` against a 5-layer checkpoint), would leave random weights that answer
+        # without an error: refused, naming them. transformers also re-creates parameters with requires_grad=True
+        # while loading, which undoes the freezing done in __init__: the config's flags are applied again.
+        model, loading_info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        mismatched = sorted(key for key in {*loading_info["missing_keys"], *loading_info["unexpected_keys"]}
+                            if "graph_encoder." in key or "projector." in key)
+        if mismatched:
+            raise ValueError(
+                f"the checkpoint's graph encoder and projector weights do not fit its config (graph_num_layers, "
+                f"graph_hidden_size, projector_type): {len(mismatched)} missing or unexpected, e.g. "
+                f"{', '.join(mismatched[:3])}"
+            )
+        model.freeze_from_config()
+        return (model, loading_info) if output_loading_info else model
 
     def freeze_from_config(self) -> None:
         """Freezes what `config.freeze_llm` and `config.freeze_graph_encoder` say, unfreezes the rest of them."""
@@ -566,10 +575,14 @@ class InstructMolForConditionalGeneration(InstructMolPreTrainedModel, Generation
     ):
         # GenerationMixin repeats every tensor along dim 0, which is wrong for flat graph tensors: each
         # sample's atoms and edges must be repeated as a block, once per beam or returned sequence.
+        # Called once per `generate`, with the whole prompt: where graphs and `<mol>` tokens are checked to match
+        # (otherwise no forward pass would read the graphs, and the answer would ignore the molecule).
         graph = {name: model_kwargs.pop(name, None) for name in GRAPH_INPUT_NAMES}
-        if expand_size > 1 and graph["atom_features"] is not None:
+        if graph["atom_features"] is not None:
             molecule_tokens = self.model.molecule_token_mask(input_ids, model_kwargs.get("inputs_embeds"))
-            graph = expand_graphs_per_sample(graph, molecule_tokens, expand_size)
+            self.model.get_placeholder_mask(input_ids, model_kwargs.get("inputs_embeds"), graph["atom_features"].shape[0])
+            if expand_size > 1:
+                graph = expand_graphs_per_sample(graph, molecule_tokens, expand_size)
         input_ids, model_kwargs = super()._expand_inputs_for_generation(
             expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
         )

@@ -85,6 +85,15 @@ def flatten_content(content: str | list[dict], molecule_token: str = MOLECULE_TO
     return "".join(pieces), smiles
 
 
+def special_token_in(text: str, tokenizer, allowed: tuple[str, ...] = ()) -> str | None:
+    """The first special token of `tokenizer` (a named one, or an added token marked special) that `text` holds,
+    other than `allowed`; None when it holds none. A user's text holding `<|im_end|>` would be tokenized into the
+    token itself, closing a chat turn the user never closed."""
+    specials = {*tokenizer.all_special_tokens,
+                *(token.content for token in tokenizer.added_tokens_decoder.values() if token.special)} - set(allowed)
+    return next((token for token in sorted(specials, key=len, reverse=True) if token and token in text), None)
+
+
 class InstructMolProcessor(ProcessorMixin):
     r"""
     Turns text with `<mol>` placeholders plus SMILES strings into model inputs: token ids in which each
@@ -259,14 +268,22 @@ class InstructMolProcessor(ProcessorMixin):
         """`ProcessorMixin.apply_chat_template`, with each message's content blocks flattened to one string first
         (`flatten_content`: a molecule block is `<mol>`), so that any LLM's string template renders them, and the
         blocks' SMILES passed as the conversation's molecules. The tokenizer adds no special token unless told to:
-        the template writes them, as when TRL's collator tokenizes rendered conversations."""
+        the template writes them, as when TRL's collator tokenizes rendered conversations. Text holding one of the
+        tokenizer's special tokens (`special_token_in`) is refused: only the template writes them."""
         is_batched = bool(conversation) and isinstance(conversation[0], (list, tuple))
         conversations = conversation if is_batched else [conversation]
         flat_conversations, molecules = [], []
         for conversation_index, messages in enumerate(conversations):
             flat_messages, conversation_molecules = [], []
-            for message in messages:
+            for message_index, message in enumerate(messages):
                 content, smiles = flatten_content(message.get("content") or "", self.molecule_token)
+                special = special_token_in(content, self.tokenizer, allowed=(self.molecule_token,))
+                if special:
+                    raise ValueError(
+                        f"Conversation {conversation_index}, message {message_index} ({message.get('role')}): its text "
+                        f"holds {special!r}, a special token of the tokenizer, which text never becomes (it would "
+                        "open or close a turn of the chat template); remove it"
+                    )
                 flat_messages.append({**message, "content": content})
                 conversation_molecules += smiles
             if None in conversation_molecules:
@@ -292,4 +309,5 @@ class InstructMolProcessor(ProcessorMixin):
         return self.batch_decode(generated_ids[:, prompt_length:], **decode_kwargs)
 
 
-__all__ = ["InstructMolProcessor", "MOLECULE_TOKEN", "VICUNA_CHAT_TEMPLATE", "VICUNA_SYSTEM_PROMPT", "flatten_content"]
+__all__ = ["InstructMolProcessor", "MOLECULE_TOKEN", "VICUNA_CHAT_TEMPLATE", "VICUNA_SYSTEM_PROMPT", "flatten_content",
+           "special_token_in"]

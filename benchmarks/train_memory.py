@@ -52,8 +52,8 @@ def measure_stage(llm: str, stage: str, batch: dict, steps: int) -> dict:
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     model = instructmol_for_recipe(llm, recipe, device="cuda")
-    if recipe["gradient_checkpointing"]:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if recipe["activation_checkpointing"]:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     model.train()
     graph_encoder = model.get_base_model().model.graph_encoder if hasattr(model, "get_base_model") else model.model.graph_encoder

@@ -23,3 +23,15 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
     return value
+
+
+def random_seed(text: str) -> int:
+    """An argparse type: a random seed, a whole number from 0 to 2**32 - 1 (what numpy, torch and `random` all
+    take; a negative seed fails deep inside a run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, got {value}")
+    return value

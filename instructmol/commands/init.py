@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from ..defaults import MOLECULESTM_REPO_ID
+from ..outputs import check_output_apart
 
 HELP = "build a ready-to-train model folder from an LLM and a MoleculeSTM graph encoder"
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise FileExistsError(f"--output {args.output} is a file; give a folder to write the model into")
+    check_output_apart(args.output, llm=args.llm, graph_encoder=args.graph_encoder)
     from ..build import build_instructmol, load_language_model, save_instructmol
     from ..conversion import resolve_graph_encoder
 

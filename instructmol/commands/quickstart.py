@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from ..arguments import positive_int
+from ..arguments import positive_int, random_seed
 from ..defaults import QUICKSTART_TASK, QuickstartSettings
 
 HELP = "the README's main command: build, train, evaluate and ask a small InstructMol on CPU"
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep SmolLM2's first N of its 30 layers (0: all of them)")
     parser.add_argument("--max-steps", type=positive_int, default=defaults.max_steps, help="cap each stage's steps (short runs)")
     parser.add_argument("--eval-limit", type=positive_int, default=defaults.eval_limit, help="evaluate this many test rows")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
+    parser.add_argument("--seed", type=random_seed, default=defaults.seed,
                         help="seed of every draw (data sample and splits, GIN, projector and LoRA init, data order): "
                         "the same command gives the same numbers on the same machine")
     parser.add_argument("--variant", choices=list(QUICKSTART_TASK.variants), default=defaults.variant,

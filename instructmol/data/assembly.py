@@ -12,10 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from huggingface_hub import HfApi
+from huggingface_hub.repocard import metadata_load
 
 from datasets import Dataset, DatasetDict, Features
 
+from ..errors import one_line
 from ..tasks import GRAPHLESS_VARIANTS, TASKS, get_task
 from .prompts import BuildOptions, graph_goes_after, instruction_text
 from .schema import ROW_FEATURES, TEXT_ROW_FEATURES, conversation_row, text_row
@@ -147,12 +150,38 @@ def parquet_path(config: str, split: str) -> str:
     return f"data/{config}/{split}-00000-of-00001.parquet"
 
 
+def built_dataset_problem(folder: Path) -> str | None:
+    """Why `folder` is not a dataset these builders wrote (None when it is one): its card carries the `instructmol`
+    tag, and `data/` holds Parquet files only."""
+    card = folder / "README.md"
+    if not card.is_file():
+        return "no README.md"
+    try:
+        tags = (metadata_load(card) or {}).get("tags") or []
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        return f"a README.md that is no dataset card ({one_line(error)})"
+    if "instructmol" not in tags:
+        return "a README.md that is not an InstructMol dataset card"
+    files = [path for path in (folder / "data").rglob("*") if path.is_file()]
+    others = [path for path in files if path.suffix != ".parquet"]
+    if others:
+        return f"files in data/ that are not a built dataset's ({others[0].relative_to(folder)})"
+    return None if files else "no data/ folder of Parquet files"
+
+
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    """Refuses, before any work, an output that is a file or a non-empty folder (unless `overwrite`)."""
+    """Refuses, before any work, an output that is a file or a non-empty folder; with `overwrite`, a non-empty folder
+    that is not a dataset these builders wrote (its README.md and data/ would be replaced)."""
     if output_dir.exists() and not output_dir.is_dir():
         raise FileExistsError(f"--output {output_dir} is a file; give a folder for the dataset")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+    if not (output_dir.is_dir() and any(output_dir.iterdir())):
+        return
+    if not overwrite:
         raise FileExistsError(f"output folder {output_dir} is not empty; pass --overwrite to replace its dataset")
+    problem = built_dataset_problem(output_dir)
+    if problem:
+        raise FileExistsError(f"--overwrite replaces only a dataset these builders wrote, and {output_dir} holds "
+                              f"{problem}: choose another --output")
 
 
 def check_every_task_kept_rows(builds: list[TaskBuild]) -> None:

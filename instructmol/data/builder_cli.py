@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..arguments import positive_int
+from ..arguments import positive_int, random_seed
 from ..tasks import WHOLE_INPUT, Task
 from .assembly import (
     TaskBuild,
@@ -20,6 +20,7 @@ from .assembly import (
 )
 from .card import CardSpec, write_card
 from ..defaults import DEFAULT_MAX_ATOMS
+from ..outputs import check_output_apart
 from .prompts import (
     ALIGNMENT_PROMPTS,
     GRAPH_PLACEMENTS,
@@ -56,7 +57,7 @@ def builder_argument_parser(script: str, description: str, tasks: list[Task], so
     parser.add_argument("--source", default=default_source, help=source_help)
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the dataset to this Hub repository")
     parser.add_argument("--private", action="store_true", help="create the Hub repository as private")
-    parser.add_argument("--seed", type=int, default=42,
+    parser.add_argument("--seed", type=random_seed, default=42,
                         help="seed of the per-row draws (instruction, graph placement) and of random splits")
     parser.add_argument("--max-atoms", type=positive_int, default=DEFAULT_MAX_ATOMS,
                         help="drop rows with a molecule of more heavy atoms (each atom is one prompt token)")
@@ -97,6 +98,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
 
 def start_build(args: argparse.Namespace) -> Path:
     """Checks the output folder before any long work starts."""
+    check_output_apart(args.output, source=args.source)
     check_output_dir(args.output, args.overwrite)
     return args.output
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from ..outputs import check_output_apart
 from .assembly import TaskBuild, column_values
 from .molecules import inchikey
 from .splits import SPLIT_ORDER
@@ -159,8 +160,13 @@ def run_audit(folders: list[str | Path], output: str | Path, progress: bool = Tr
     """Reads the dataset folders, writes `leakage.json` and the heatmap into `output`, returns the report.
 
     Raises:
-        ValueError: the folders hold no test split or no train split to compare.
+        ValueError: the folders hold no test split or no train split to compare, or `output` is one of them.
+        FileExistsError: `output` is a file (said before any molecule is read).
     """
+    if Path(output).exists() and not Path(output).is_dir():
+        raise FileExistsError(f"--output {output} is a file; give a folder for {LEAKAGE_FILE} and {HEATMAP_FILE}")
+    for folder in folders:
+        check_output_apart(output, datasets=folder)
     splits = [split for folder in folders for split in read_folder_molecules(folder, progress=progress)]
     report = leakage_report(splits)
     if not report["tests"] or not report["trains"]:

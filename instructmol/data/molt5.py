@@ -23,4 +23,9 @@ def read_chebi20_file(location: str) -> pd.DataFrame:
     # Descriptions contain quotes that are not CSV quoting; cells are never quoted in these files.
     frame = read_table(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
     require_columns(frame.columns, CHEBI20_COLUMNS, f"ChEBI-20 file {location}")
+    quoted = frame.index[frame["SMILES"].str.match(r'^\s*".*"\s*$')]
+    if len(quoted):  # a file saved through a spreadsheet or csv writer: every molecule would be dropped as unreadable
+        raise ValueError(f"ChEBI-20 file {location}: the SMILES on line {quoted[0] + 2} is in quotes "
+                         f"({frame['SMILES'][quoted[0]]!r:.60}) ({len(quoted)} such line(s)); these files are "
+                         "tab-separated without quoting: write the cells without quotes")
     return frame

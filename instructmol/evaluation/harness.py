@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from ..metrics.molecule_captioning.scores import load_word_piece_tokenizer
 from ..engines import Decoding, TransformersEngine
 from ..errors import one_line
+from ..outputs import check_output_apart
 from ..loading import load_model, load_processor, model_fingerprint, reads_molecules
 from ..tasks import CAPTIONING, CLASSIFICATION, REGRESSION, TASKS
 from ..wordnet import WordNetUnavailableError, ensure_wordnet
@@ -149,6 +150,7 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
             value, a row the model could not read, a card that cannot be updated, or an output folder that holds
             another run's predictions (other settings, a changed model or dataset) or is in use by another run.
     """
+    check_output_apart(settings.output, model=settings.model, dataset=settings.dataset)
     if settings.update_card:
         local_card_path(settings.model)  # fail now, not after hours of generation
     dataset = load_evaluation_split(settings.dataset, settings.config, settings.split)
@@ -165,7 +167,7 @@ def run_evaluation(settings: EvaluationSettings) -> dict:
     # The model's own processor checks the rows: its featurizer reads each molecule once, and generation finds
     # the graphs in its cache.
     processor = load_processor(settings.model)
-    check_rows(rows, getattr(processor, "image_processor", None))
+    check_rows(rows, processor)
     excluded = None
     if settings.exclude_train_overlap:
         rows, excluded = without_train_molecules(rows, settings)

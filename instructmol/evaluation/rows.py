@@ -13,7 +13,7 @@ from datasets import (
     load_dataset,
 )
 
-from processing_instructmol import MOLECULE_TOKEN
+from processing_instructmol import MOLECULE_TOKEN, special_token_in
 
 from ..data.leakage import row_inchikeys
 from ..errors import one_line
@@ -77,10 +77,10 @@ def refuse_datasets_built_before_the_registry(rows: Dataset, dataset: str) -> No
         )
 
 
-def check_row_inputs(row: dict, featurizer) -> None:
-    """Raises a ValueError naming the row when the model could not read its prompt: a molecule the featurizer (the
-    model processor's `image_processor`, whose cache then holds the graph for generation) refuses, or placeholders
-    that do not match its molecules (or a `<mol>` typed into its text)."""
+def check_row_inputs(row: dict, processor) -> None:
+    """Raises a ValueError naming the row when the model could not read its prompt: a molecule the processor's
+    featurizer (its `image_processor`, whose cache then holds the graph for generation) refuses, placeholders that do
+    not match its molecules (or a `<mol>` typed into its text), or text holding a special token of its tokenizer."""
     user_turns = [message["content"] for message in row["prompt"] if message["role"] == "user"]
     blocks = [block for content in user_turns
               for block in ([{"type": "text", "text": content}] if isinstance(content, str) else content)]
@@ -88,20 +88,25 @@ def check_row_inputs(row: dict, featurizer) -> None:
     if num_placeholders != len(row["images"]):
         raise ValueError(f"Row {row['id']!r}: {num_placeholders} molecule placeholder(s) in its prompt but "
                          f"{len(row['images'])} molecule(s) in `images`")
-    if any(block["type"] == "text" and MOLECULE_TOKEN in (block["text"] or "") for block in blocks):
+    texts = [block["text"] or "" for block in blocks if block["type"] == "text"]
+    if any(MOLECULE_TOKEN in text for text in texts):
         raise ValueError(f"Row {row['id']!r}: its prompt text holds {MOLECULE_TOKEN} itself; molecules go in `images`")
+    for text in texts:
+        special = special_token_in(text, processor.tokenizer, allowed=(MOLECULE_TOKEN,))
+        if special:
+            raise ValueError(f"Row {row['id']!r}: its prompt text holds {special!r}, a special token of the model's "
+                             "tokenizer, which text never becomes")
     for smiles in row["images"]:
         try:
-            featurizer.featurize(smiles)
+            processor.image_processor.featurize(smiles)
         except ValueError as error:  # a checkpoint's featurizer module raises its own InvalidMoleculeError class
             raise ValueError(f"Row {row['id']!r}: {error}") from None
 
 
-def check_rows(rows: list[dict], featurizer) -> None:
+def check_rows(rows: list[dict], processor) -> None:
     """Raises a ValueError naming the first row with an unknown task, a (task, id) pair given twice, a prompt or
-    molecule the model could not read (`featurizer`: the model processor's `image_processor`; None for a plain
-    LM, whose rows hold no molecule graphs), or a target its metric cannot read, so that bad data stops the run
-    before any generation.
+    molecule the model could not read (`processor`: the model's; a plain LM's rows hold no molecule graphs), or a
+    target its metric cannot read, so that bad data stops the run before any generation.
 
     Predictions are keyed by (task, id): QM9's `qm9` configs ask each molecule (one id) for three properties.
     """
@@ -109,7 +114,7 @@ def check_rows(rows: list[dict], featurizer) -> None:
     reaction_rows: dict[str, list[dict]] = {}
     for row in rows:
         family = get_task(row["task"], row["id"]).metric
-        check_row_inputs(row, featurizer)
+        check_row_inputs(row, processor)
         key = (row["task"], row["id"])
         if key in seen:
             raise ValueError(f"the task {row['task']!r} has the row id {row['id']!r} twice; ids must be unique per task")
