@@ -58,7 +58,7 @@ def test_export_refuses_an_adapter_folder_its_own_model_folder_and_a_folder_with
     occupied.mkdir()
     (occupied / "notes.md").write_text("mine")
     cases = [(adapter, tmp_path / "out", "is a stage-2 adapter folder: merge it first"),
-             (tiny_model_dir, tiny_model_dir / "llm", "is inside the model folder"),
+             (tiny_model_dir, tiny_model_dir / "llm", "lies inside the input --model"),
              (tiny_model_dir, occupied, "already holds files")]
     for model, output, message in cases:
         assert main(["export", "--model", str(model), "--output", str(output)]) == 2

@@ -527,7 +527,7 @@ def test_d16_pickles_are_refused_by_content(tmp_path, name):
 
 def test_d16_a_link_to_a_pickle_is_refused(tmp_path):
     folder = model_folder(tmp_path)
-    (folder / "weights.safetensors").symlink_to(write_pickle_like(tmp_path, "outside.pth"))
+    (folder / "weights.safetensors").symlink_to(write_pickle_like(folder, "elsewhere.pth"))
     with pytest.raises(ValueError, match="pickle-based files.*weights.safetensors"):
         push_model_folder(folder, REPO)
 

@@ -28,11 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise FileExistsError(f"--output {args.output} is a file; give a folder to write the model into")
-    check_output_apart(args.output, llm=args.llm, graph_encoder=args.graph_encoder)
     from ..build import build_instructmol, load_language_model, save_instructmol
     from ..conversion import resolve_graph_encoder
 
     graph_encoder = resolve_graph_encoder(args.graph_encoder)
+    check_output_apart(args.output, llm=args.llm, graph_encoder=args.graph_encoder)
     language_model, tokenizer = load_language_model(args.llm, gguf_file=args.gguf_file, dtype=args.dtype)
     model, processor = build_instructmol(language_model, tokenizer, graph_encoder, projector_type=args.projector)
     save_instructmol(
