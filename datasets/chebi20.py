@@ -19,6 +19,7 @@ from instructmol.data import (
     candidates_dataset,
     finish_build,
     resolve_molecules,
+    run_builder,
     start_build,
 )
 from instructmol.citations import MOLT5_CITATION, TEXT2MOL_CITATION
@@ -85,4 +86,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "chebi20.py")

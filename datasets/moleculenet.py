@@ -17,13 +17,12 @@ from datasets import Dataset
 
 from instructmol.data import (
     BEFORE_SPLITTING,
-    MISSING_VALUE,
-    CardSpec,
     build_options,
     build_task,
     builder_argument_parser,
     candidate,
     candidates_dataset,
+    CardSpec,
     column_values,
     fetch,
     find_file,
@@ -31,10 +30,12 @@ from instructmol.data import (
     hub_dataset_file,
     is_remote,
     map_processes,
+    MISSING_VALUE,
     murcko_scaffold,
     read_table,
     require_columns,
     resolve_molecules,
+    run_builder,
     scaffold_split,
     sized_random_split,
     split_fractions,
@@ -267,4 +268,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "moleculenet.py")

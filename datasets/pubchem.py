@@ -22,13 +22,13 @@ from datasets import Dataset
 
 from instructmol.arguments import fraction, positive_int
 from instructmol.data import (
-    EMPTY_TEXT,
-    CardSpec,
     build_options,
     build_task,
     builder_argument_parser,
     candidate,
     candidates_dataset,
+    CardSpec,
+    EMPTY_TEXT,
     fetch,
     find_file,
     finish_build,
@@ -38,6 +38,7 @@ from instructmol.data import (
     map_processes,
     read_json,
     resolve_molecules,
+    run_builder,
     split_fractions,
     start_build,
 )
@@ -288,4 +289,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "pubchem.py")

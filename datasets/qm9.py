@@ -19,16 +19,17 @@ from datasets import Dataset
 from instructmol.arguments import fraction, positive_int
 from instructmol.data import (
     BEFORE_SPLITTING,
-    CardSpec,
     build_options,
     build_task,
     builder_argument_parser,
     candidate,
     candidates_dataset,
+    CardSpec,
     fetch,
     finish_build,
     hashed_split,
     resolve_molecules,
+    run_builder,
     split_fractions,
     start_build,
 )
@@ -161,4 +162,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "qm9.py")

@@ -6,7 +6,8 @@ The builder itself is `instructmol.data.quickstart_dataset` (its docstring lists
 `instructmol quickstart` runs it from an installed wheel as well as from a clone.
 """
 
+from instructmol.data import run_builder
 from instructmol.data.quickstart_dataset import main
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "quickstart.py")

@@ -20,17 +20,18 @@ from datasets import Dataset
 from instructmol.arguments import fraction
 from instructmol.data import (
     BEFORE_SPLITTING,
-    MISSING_VALUE,
-    CardSpec,
     build_options,
     build_task,
     builder_argument_parser,
     candidate,
     candidates_dataset,
+    CardSpec,
     fetch,
     finish_build,
     hashed_split,
+    MISSING_VALUE,
     resolve_molecules,
+    run_builder,
     split_fractions,
     start_build,
 )
@@ -141,4 +142,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "reactions.py")

@@ -183,7 +183,8 @@ def train_stage(recipe: Path, model_dir: Path, data_dir: Path, output_dir: Path,
                 seed: int, dataset_config: str | None = None) -> Path:
     """One training stage through TRL's own `trl sft` command line, the recipe's paths, seed and (if given) dataset
     config overridden (TRL seeds the LoRA initialisation and the data order with the seed)."""
-    command = [trl_command(), "sft", "--config", str(recipe), "--model_name_or_path", str(model_dir),
+    command = [trl_command(), "sft", "--config", str(recipe), "--accelerate_config", str(RECIPES / "accelerate.yaml"),
+               "--model_name_or_path", str(model_dir),
                "--dataset_name", str(data_dir), "--output_dir", str(output_dir), "--seed", str(seed)]
     if dataset_config is not None:
         command += ["--dataset_config", dataset_config]

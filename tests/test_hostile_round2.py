@@ -20,6 +20,7 @@ from instructmol.cli import main
 from instructmol.loading import model_fingerprint
 from instructmol.quickstart import StepFailed, run_step
 from test_hostile import REPO, build, run_cli, write_chebi20
+from tests_paths import REPO_ROOT
 
 
 def fake_adapter(folder: Path, base: Path) -> Path:
@@ -247,3 +248,22 @@ def test_e8_the_demo_bounds_the_whole_request(task, reaction, message):
 
     with pytest.raises(DemoError, match=re.escape(message)):
         MoleculeReader(max_atoms=256).task_input(TASKS[task], None, reaction)
+
+
+@pytest.mark.parametrize(("make_source", "message"), [
+    (lambda folder: (folder / "test.txt").write_text(""), "test.txt is empty"),
+    (lambda folder: (folder / "test.txt").write_text("CID\tSMILES\tdescription\n"), "holds no rows"),
+    (lambda folder: (folder / "test.txt").write_text("CID\tSMILES\tdescription\n1\tC1CC\tNo molecule.\n"),
+     "no row survived for description"),
+    (lambda folder: (folder / "test.txt").mkdir(), "Is a directory"),
+])
+def test_e10_a_builder_script_ends_a_failure_in_one_line_with_code_2(tmp_path, make_source, message):
+    source = tmp_path / "chebi20"
+    source.mkdir()
+    make_source(source)
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "datasets" / "chebi20.py"), "--output", str(tmp_path / "out"),
+                             "--source", str(source), "--splits", "test", "--num-proc", "1"],
+                            capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("chebi20.py: error: ")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and message in errors[0]

@@ -20,7 +20,7 @@ from .assembly import (
     parquet_path,
 )
 from .card import INSTRUCTMOL_CITATION, CardSpec, render_card, write_card
-from .builder_cli import build_options, builder_argument_parser, finish_build, start_build
+from .builder_cli import build_options, builder_argument_parser, finish_build, run_builder, start_build
 from .molecules import (
     DEFAULT_MAX_ATOMS,
     EMPTY_TEXT,
@@ -75,6 +75,7 @@ __all__ = [
     "build_options",
     "builder_argument_parser",
     "finish_build",
+    "run_builder",
     "start_build",
     "DEFAULT_MAX_ATOMS",
     "EMPTY_TEXT",

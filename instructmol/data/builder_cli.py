@@ -4,7 +4,7 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..arguments import positive_int, random_seed
@@ -20,6 +20,7 @@ from .assembly import (
 )
 from .card import CardSpec, write_card
 from ..defaults import DEFAULT_MAX_ATOMS
+from ..errors import EXPECTED_ERRORS, one_line
 from ..outputs import check_output_apart
 from .prompts import (
     ALIGNMENT_PROMPTS,
@@ -115,3 +116,14 @@ def finish_build(args: argparse.Namespace, spec: CardSpec, builds: list[TaskBuil
     if args.push_to_hub:
         push_to_hub(args.push_to_hub, args.output, builds, private=args.private or None)
         print(f"\nPushed to https://huggingface.co/datasets/{args.push_to_hub}")
+
+
+def run_builder(main: Callable[[], None], script: str) -> None:
+    """Runs a builder script's `main`: an expected failure (a source that is missing, empty, unreadable or a folder,
+    no row surviving, a refused --output) ends with one line naming it and exit code 2, as `instructmol` commands
+    end, instead of a traceback."""
+    try:
+        main()
+    except EXPECTED_ERRORS as error:
+        print(f"{script}: error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)

@@ -31,6 +31,7 @@ from . import (
     map_processes,
     read_table,
     resolve_molecules,
+    run_builder,
     sized_random_split,
     split_fractions,
     start_build,
@@ -157,4 +158,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_builder(main, "quickstart_dataset.py")
