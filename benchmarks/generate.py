@@ -47,7 +47,7 @@ PROMPTS = {"description": description_rows, "gap": qm9_gap_rows}
 def timed_answers(model, processor, rows: list[dict], batch_size: int, max_new_tokens: int) -> tuple[list[str], float]:
     start = time.perf_counter()
     answers = list(generate_answers(model, processor, rows, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                    progress=False, do_sample=False, temperature=None, top_p=None, top_k=None))
+                                    progress=False))
     return answers, time.perf_counter() - start
 
 

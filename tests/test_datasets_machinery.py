@@ -250,13 +250,17 @@ def test_a_builder_records_the_command_it_was_given_for_its_card():
     assert args.command_line == "python datasets/qm9.py --output 'out dir' --seed 3"
 
 
-def test_output_folder_must_be_empty_unless_overwriting(tmp_path):
+def test_output_folder_must_be_empty_unless_overwriting_a_built_dataset(tmp_path):
     (tmp_path / "data" / "old").mkdir(parents=True)
+    (tmp_path / "data" / "old" / "test-00000-of-00001.parquet").write_bytes(b"PAR1")
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="pass --overwrite to replace its dataset"):
         check_output_dir(tmp_path, overwrite=False)
+    with pytest.raises(FileExistsError, match="holds no README.md"):
+        check_output_dir(tmp_path, overwrite=True)
+    (tmp_path / "README.md").write_text("---\ntags:\n- instructmol\n---\n# A built dataset\n")
     check_output_dir(tmp_path, overwrite=True)  # checking deletes nothing
-    assert (tmp_path / "data" / "old").is_dir()
+    assert (tmp_path / "data" / "old").is_dir() and (tmp_path / "notes.txt").is_file()
 
 
 def test_a_staged_build_replaces_only_the_dataset_and_only_on_success(tmp_path):

@@ -35,7 +35,6 @@ def prompt_inputs(processor, conversations: list[list[dict]], device: torch.devi
     ).to(device)
 
 
-@torch.no_grad()
 def generate_answers(
     model,
     processor,
@@ -43,19 +42,15 @@ def generate_answers(
     batch_size: int = 16,
     max_new_tokens: int = 64,
     progress: bool = True,
-    **generate_kwargs,
 ) -> Iterator[str]:
-    """Yields the model's answer to each row (in order), generating `batch_size` prompts at a time.
+    """Yields the model's greedy answer to each row (in order), `batch_size` prompts at a time, through
+    `TransformersEngine` (left-padded prompts, so every answer starts right after its prompt)."""
+    from ..engines import Decoding, TransformersEngine
 
-    Prompts are left-padded so that every answer starts right after its prompt; `generate_kwargs` go to
-    `model.generate` (greedy unless `do_sample=True`).
-    """
     rows = list(rows)
-    generate_kwargs.setdefault("do_sample", False)
+    engine, decoding = TransformersEngine(model, processor), Decoding(max_new_tokens)
     bar = tqdm(total=len(rows), desc="Generating", unit="prompt", disable=not progress)
     for batch in batches(rows, batch_size):
-        inputs = prompt_inputs(processor, [row_conversation(row) for row in batch], model.device)
-        generated = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
-        yield from (answer.strip() for answer in processor.post_process_generation(generated, inputs["input_ids"].shape[1]))
+        yield from engine.generate([row_conversation(row) for row in batch], decoding)
         bar.update(len(batch))
     bar.close()
