@@ -162,7 +162,9 @@ class InstructMolClient:
         model: the InstructMol folder or Hub repo the server runs; its processor and prompt encoder
             (`load_prompt_encoder`) run in this process. The server must serve this model's files as they are now.
         max_concurrency: requests in flight at once (the server batches them).
+        timeout: seconds to wait for one answer.
         processor: the model's processor when the caller has loaded it already (its featurizer cache is shared).
+        device: where the prompt encoder runs (default: a GPU when there is one).
 
     Raises:
         ConnectionError: the server cannot be reached. ValueError: it serves another model (or another state of it).

@@ -88,6 +88,8 @@ def test_shortened_quickstart_runs_end_to_end_and_a_seed_fixes_its_outcome(insta
     template = (output / "merged" / "chat_template.jinja").read_text()
     assert "<|im_start|>" in template and "named SmolLM" not in template  # ChatML without the default system line
     assert "train-mean predictor" in result.stdout and "merged model" in result.stdout
+    assert {path.name for path in (output / "logs").iterdir()} == {"datasets.log", "stage1.log", "stage2.log"}
+    assert "Wrote" in (output / "logs" / "datasets.log").read_text()  # each child step's output is kept
     for warning in ("`gradient_checkpointing` is deprecated", "were not passed to `accelerate launch`"):
         assert warning not in result.stderr  # E21: no warning caused by the package's own recipes
     merged_card = ModelCard.load(output / "merged" / "README.md")  # E20: the public LLM, the data, the result
