@@ -55,11 +55,11 @@ def demo_answer_seconds(url: str, max_new_tokens: int) -> tuple[float, float]:
 
     client = Client(url, verbose=False)
     started = time.perf_counter()
-    job = client.submit(PRESET, "InstructMol-G", EXAMPLE_MOLECULES["caffeine"], "", "greedy", 0.2, max_new_tokens, [],
+    job = client.submit(PRESET, "InstructMol-G", EXAMPLE_MOLECULES["caffeine"], "", "greedy", 0.2, max_new_tokens, 0,
                         api_name="/preset")
     first = None
-    for history, _, _ in job:
-        if first is None and len(history) == 2 and history[1]["content"]:
+    for history, *_ in job:
+        if first is None and history[-1]["role"] == "assistant" and history[-1]["content"]:
             first = time.perf_counter() - started
     return first, time.perf_counter() - started
 

@@ -25,6 +25,10 @@ def fraction(text: str) -> float:
     return value
 
 
+# The seeds numpy, torch and `random` all take (a negative seed fails deep inside a run).
+SEED_RANGE = range(2**32)
+
+
 def random_seed(text: str) -> int:
     """An argparse type: a random seed, a whole number from 0 to 2**32 - 1 (what numpy, torch and `random` all
     take; a negative seed fails deep inside a run)."""
@@ -32,6 +36,6 @@ def random_seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
+    if value not in SEED_RANGE:
         raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, got {value}")
     return value

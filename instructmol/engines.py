@@ -1,16 +1,17 @@
 """Where answers come from: transformers' `generate` in this process (`TransformersEngine`), or a vLLM server
 (`instructmol.serving.InstructMolClient`). Chat, the demo and evaluation take either; both have `generate`
-(answers to conversations, in order), `stream` (one answer, piece by piece), `yes_probabilities` (Yes/No rows) and
-`description` (what ran, for reports and status lines).
+(answers to conversations, in order), `stream` (one answer, piece by piece; the generator's return value says whether
+`max_new_tokens` cut it), `yes_probabilities` (Yes/No rows) and `description` (what ran, for reports and status lines).
 """
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from threading import Thread
 
 import torch
 
+from .arguments import SEED_RANGE
 from .evaluation.generation import prompt_inputs
 from .evaluation.settings import decoding_kwargs
 
@@ -21,8 +22,9 @@ class Decoding:
     seeded).
 
     Raises:
-        ValueError: `max_new_tokens` below 1, or a sampling temperature that is not a positive finite number (`nan`
-            would fall back to greedy and `inf` fail inside sampling, after the model loaded).
+        ValueError: `max_new_tokens` below 1, a sampling temperature that is not a positive finite number (`nan`
+            would fall back to greedy and `inf` fail inside sampling, after the model loaded), or a seed outside
+            `SEED_RANGE`.
     """
 
     max_new_tokens: int
@@ -35,10 +37,31 @@ class Decoding:
             raise ValueError(f"the most new tokens must be at least 1, got {self.max_new_tokens}")
         if self.sample and not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"a sampling temperature must be a positive finite number, got {self.temperature}")
+        if self.seed is not None and self.seed not in SEED_RANGE:
+            raise ValueError(f"a seed must be from 0 to 2**32 - 1, got {self.seed}")
 
     def generate_kwargs(self) -> dict:
         """`model.generate`'s arguments."""
         return {"max_new_tokens": self.max_new_tokens, **decoding_kwargs(self.sample, self.temperature)}
+
+
+class PieceStream:
+    """An engine's `stream`, iterable with `for`: yields the answer's pieces; once they end, `cut` holds the
+    generator's return value (whether `max_new_tokens` cut the answer)."""
+
+    def __init__(self, pieces: Generator[str, None, bool]):
+        self.pieces = pieces
+        self.cut = False
+
+    def __iter__(self) -> Iterator[str]:
+        self.cut = yield from self.pieces
+
+
+def cut_by_limit(answer_ids: list[int], decoding: Decoding, eos_token_id: int | list[int] | None) -> bool:
+    """Whether an answer of these token ids stopped at `decoding.max_new_tokens` rather than at an end-of-sequence
+    token (`generate` stops at one or the other)."""
+    eos_ids = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
+    return len(answer_ids) >= decoding.max_new_tokens and (not answer_ids or answer_ids[-1] not in eos_ids)
 
 
 class TransformersEngine:
@@ -68,13 +91,15 @@ class TransformersEngine:
         prompt_length = inputs["input_ids"].shape[1]
         return [answer.strip() for answer in self.processor.post_process_generation(generated, prompt_length)]
 
-    def stream(self, conversation: list[dict], decoding: Decoding) -> Iterator[str]:
+    def stream(self, conversation: list[dict], decoding: Decoding) -> Generator[str, None, bool]:
         """Yields the answer to one conversation in pieces as they are generated (in a thread, whose error is raised
-        here once the pieces so far are out)."""
+        here once the pieces so far are out); returns whether the answer was cut by `max_new_tokens` (it ended
+        without an end-of-sequence token)."""
         from transformers import TextIteratorStreamer
 
         inputs = prompt_inputs(self.processor, [conversation], self.model.device)
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        generated: list[torch.Tensor] = []
         failure: list[BaseException] = []
 
         def generate() -> None:
@@ -84,7 +109,7 @@ class TransformersEngine:
 
                     set_seed(decoding.seed)
                 with torch.no_grad():
-                    self.model.generate(**inputs, streamer=streamer, **decoding.generate_kwargs())
+                    generated.append(self.model.generate(**inputs, streamer=streamer, **decoding.generate_kwargs()))
             except Exception as error:  # raised below, in the caller's thread; the streamer must end either way
                 failure.append(error)
                 streamer.end()
@@ -95,6 +120,8 @@ class TransformersEngine:
         worker.join()
         if failure:
             raise failure[0]
+        answer_ids = generated[0][0, inputs["input_ids"].shape[1]:].tolist()
+        return cut_by_limit(answer_ids, decoding, self.model.generation_config.eos_token_id)
 
     def yes_probabilities(self, rows: list[dict]) -> list[float]:
         """P("Yes") / (P("Yes") + P("No")) at each Yes/No row's first answer token (one forward pass)."""

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -243,14 +243,15 @@ class InstructMolClient:
             token_ids = list(pool.map(answer_ids, range(len(conversations))))
         return [answer.strip() for answer in self.processor.batch_decode(token_ids, skip_special_tokens=True)]
 
-    def stream(self, conversation: list[dict], decoding: Decoding) -> Iterator[str]:
+    def stream(self, conversation: list[dict], decoding: Decoding) -> Generator[str, None, bool]:
         """Yields the answer to one conversation in pieces as the server sends them (decoded here, as a whole so far,
-        so that a character split over tokens comes out whole)."""
+        so that a character split over tokens comes out whole); returns whether `max_new_tokens` cut it (the
+        server's finish reason is "length")."""
         [embeddings] = self._embeddings(prompt_inputs(self.processor, [conversation], "cpu"))
         body = {**self._body(embeddings, decoding, 0), "stream": True}
         request = urllib.request.Request(f"{self.url}/v1/completions", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
-        token_ids, shown = [], ""
+        token_ids, shown, finish_reason = [], "", None
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 for line in response:
@@ -260,7 +261,9 @@ class InstructMolClient:
                     chunk = json.loads(event)
                     if "error" in chunk:
                         raise ValueError(f"the vLLM server at {self.url} stopped the answer: {chunk['error']}")
-                    token_ids += chunk["choices"][0].get("token_ids") or []
+                    choice = chunk["choices"][0]
+                    token_ids += choice.get("token_ids") or []
+                    finish_reason = choice.get("finish_reason") or finish_reason
                     text = self.processor.tokenizer.decode(token_ids, skip_special_tokens=True)
                     if not text.endswith("\ufffd"):  # a character whose bytes are not all here yet
                         yield text[len(shown):]
@@ -269,6 +272,7 @@ class InstructMolClient:
             raise ValueError(f"the vLLM server at {self.url} refused the prompt: {server_reason(error)}") from None
         except (urllib.error.URLError, OSError) as error:
             raise ConnectionError(f"the vLLM server at {self.url} cannot be reached: {error}") from None
+        return finish_reason == "length"
 
     def yes_probabilities(self, rows: list[dict]) -> list[float]:
         """P("Yes") / (P("Yes") + P("No")) at each Yes/No row's first answer token, from the server's log-probabilities

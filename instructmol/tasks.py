@@ -80,6 +80,7 @@ MOLECULENET_POOLS = {
 # QM9 questions for sources without instructions of their own (raw QM9 from `qm9pack`): this project's words.
 # Values are in hartree, as in QM9 and Mol-Instructions; the question says so to pin the unit of the answer. They
 # are short: on a CPU every prompt token costs training time (the quickstart trains on them).
+QM9_UNIT = "hartree"
 QM9_OWN_QUESTIONS = {
     "homo": (
         "What is its HOMO energy in hartree?",
@@ -146,7 +147,10 @@ class Task:
             what a positive molecule is, in words (the question asks it, see `label_question`); a task whose
             labels are read from its source (ToxCast's 617 assays) holds `{}`. None for other tasks.
         example_instruction: for a task whose rows take their instruction from the source record, a typical one
-            (Mol-Instructions' wording): what the demo's preset asks.
+            (Mol-Instructions' wording): what the demo's preset asks, unless the task has a unit (see `unit`).
+        unit: the unit of a numeric answer ("hartree" for QM9), which the demo writes after each answer; a preset of
+            a task with a unit asks the first of this project's questions that name it (`QM9_OWN_QUESTIONS`), as the
+            record wordings do not say it.
     """
 
     name: str
@@ -163,6 +167,7 @@ class Task:
     legacy_names: tuple[str, ...] = field(default=())
     labels: dict[str, str] | None = None
     example_instruction: str | None = None
+    unit: str | None = None
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -201,6 +206,7 @@ def _qm9_task(prop: str, title: str, example_instruction: str) -> Task:
         group="qm9",
         legacy_names=(f"qm9_{prop}",),
         example_instruction=example_instruction,
+        unit=QM9_UNIT,
     )
 
 

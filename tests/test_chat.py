@@ -48,6 +48,8 @@ def test_chat_answers_switches_molecules_and_survives_a_bad_smiles(
     output = result.stdout
     assert output.index(ethanol_answer) < output.index("'C1CC'") < output.index("Now talking about c1ccccc1")
     assert output.index("Now talking about c1ccccc1") < output.index(benzene_answer)
+    # The tiny random model runs to its budget: each answer is marked as cut, on stderr (stdout holds the answers).
+    assert result.stderr.count(f"[cut at the limit of {MAX_NEW_TOKENS} new tokens") == 2
 
 
 def test_chat_keeps_the_history_and_talks_plain_text_without_a_molecule(

@@ -17,7 +17,8 @@ from transformers import AutoModel
 from instructmol.build import build_instructmol, save_instructmol
 from instructmol.export import export_language_model
 from instructmol.demo import Assistant
-from instructmol.engines import Decoding
+from instructmol.engines import Decoding, PieceStream, TransformersEngine
+from instructmol.loading import load_model_and_processor
 from instructmol.evaluation.generation import prompt_inputs
 from instructmol.serving import VLLM_PYTHON_VARIABLE, InstructMolClient
 from evaluation_data import write_dataset, write_vocabulary
@@ -189,6 +190,14 @@ def test_chat_and_the_demo_stream_from_the_server(served_model, server):
     assert assistant.status == f"Model: `{model_dir}` (vLLM server at {server['url']})."
     partial = list(assistant.stream(served_model["conversations"][0], Decoding(MAX_NEW_TOKENS)))
     assert len(partial) > 1 and partial[-1] == expected  # the answer grows piece by piece
+    local, cuts = TransformersEngine(*load_model_and_processor(model_dir, dtype="float32")), {}
+    for budget in (2, 64):  # the server's finish reason marks a cut answer as transformers' last token does
+        stream = assistant.stream(served_model["conversations"][0], Decoding(budget))
+        served = list(stream)[-1]
+        local_stream = PieceStream(local.stream(served_model["conversations"][0], Decoding(budget)))
+        assert served == "".join(local_stream).strip() and stream.cut == local_stream.cut
+        cuts[budget] = stream.cut
+    assert cuts[2]  # the answer is longer than two tokens (it streamed in several pieces above)
 
 
 @needs_vllm

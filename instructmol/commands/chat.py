@@ -80,11 +80,17 @@ class ChatSession:
         if not self.messages and self.smiles is not None:
             content.insert(0, {"type": "molecule", "molecule": self.smiles})
         conversation = [*self.messages, {"role": "user", "content": content}]
-        answer = ""
-        for piece in self.engine.stream(conversation, self.decoding()):
+        from ..engines import PieceStream
+
+        answer, decoding = "", self.decoding()
+        stream = PieceStream(self.engine.stream(conversation, decoding))
+        for piece in stream:
             print(piece, end="", flush=True)
             answer += piece
         print(flush=True)
+        if stream.cut:
+            print(f"[cut at the limit of {decoding.max_new_tokens} new tokens; --max-new-tokens raises it]",
+                  file=sys.stderr, flush=True)
         answer = answer.strip()
         self.messages = [*conversation, {"role": "assistant", "content": answer}]
         return answer
