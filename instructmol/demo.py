@@ -548,12 +548,11 @@ def decoding_of(strategy: str, temperature: float, max_new_tokens: float, seed: 
         raise DemoError(f"Decoding: {one_line(error)}") from None
 
 
-def input_description(reader: MoleculeReader, task: Task, smiles: str | None, reaction: str | None) -> str:
-    """What a reaction preset will read from the reaction box, in words (`MoleculeReader.task_input` decides, so the
-    note and the run agree); "" for single-molecule tasks."""
+def input_description(task: Task, subject: str) -> str:
+    """What a reaction preset reads (`subject`, from `MoleculeReader.task_input`, so that the note and the run agree),
+    in words; "" for single-molecule tasks."""
     if task.metric != MOLECULE_GENERATION:
         return ""
-    subject = reader.task_input(task, smiles, reaction)
     return f"{task.title} reads the {subject_label(task).lower()} {short_smiles(subject)}."
 
 
@@ -603,7 +602,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
             try:
                 subject = reader.task_input(task, smiles, reaction)
                 images[1] = draw_subject(subject, DRAWING_SIZE)
-                notes.append(input_description(reader, task, smiles, reaction))
+                notes.append(input_description(task, subject))
             except DemoError as error:
                 notes.append(f"⚠️ {error}")
         return images[0], images[1], "\n\n".join(notes)
@@ -621,7 +620,6 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
             assistant.check_ready()
             decoding = decoding_of(strategy, temperature, max_new_tokens, seed)
             subject = reader.task_input(task, smiles, reaction)
-            input_note = input_description(reader, task, smiles, reaction)
         except DemoError as error:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), warned(error), gr.skip()
             return
@@ -629,7 +627,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
                            turn_drawing(subject))
         for messages, state, problem, prompt, answer in streamed(conversation, task, decoding):
             drawn = answer_molecule(answer) if answer is not None and task.metric == MOLECULE_GENERATION else (None, "")
-            yield messages, state, *drawn, problem or input_note, prompt
+            yield messages, state, *drawn, problem or input_description(task, subject), prompt
 
     def streamed(conversation: Conversation, task: Task | None, decoding: Decoding):
         """Streams the answer into the conversation: (messages, conversation, problem, prompt, answer) per update,
@@ -772,7 +770,7 @@ def build_app(model: str, max_atoms: int = DEFAULT_MAX_ATOMS, dtype: str = "auto
             batch_note = gr.Markdown(elem_id="batch-note")
             batch_table_view = gr.Dataframe(label="Answers", interactive=False, wrap=True, elem_id="batch-table")
             batch_file = gr.File(label="Download as CSV")
-            with gr.Accordion("Drawings of the molecules asked about", open=False):
+            with gr.Accordion(f"Drawings of the molecules asked about (the first {MAX_BATCH_DRAWINGS})", open=False):
                 batch_gallery = gr.Gallery(show_label=False, columns=6, height=360, object_fit="contain")
 
         drawing_inputs = [smiles, reaction, atom_numbers, preset]
